@@ -1,0 +1,4 @@
+#ifndef DSI_COPENBLAS_SHIM_H
+#define DSI_COPENBLAS_SHIM_H
+#include <cblas.h>
+#endif

@@ -1,0 +1,126 @@
+import DSITensor
+import Foundation
+
+/// `dsi bench ops`: the sgemm wrapper's speed on the shapes the model uses, and a full
+/// training step (forward + backward + AdamW) of the reference configuration on random
+/// data, the same measurement `../shared/peers/torch_dsi.py` makes.
+public enum OpsBenchmark {
+    public struct Result: Sendable {
+        public var threads: Int
+        public var sgemm: [(shape: String, gflops: Double)]
+        public var stepsPerSecond: Double
+        public var stepSecondsMedian: Double
+        public var gflopPerStep: Double
+        public var trainGFLOPS: Double
+        public var peakRSS: Double
+        public var parameters: Int
+        public var lossFirstLast: (Float, Float)
+        public var batch: Int, sourceLength: Int, targetLength: Int
+        public var blasCore: String
+
+        public var json: String {
+            let sg = sgemm.map { "\"\($0.shape)\":\(fmt($0.gflops))" }.joined(separator: ",")
+            return "{\"threads\":\(threads),\"sgemm_gflops\":{\(sg)},\"train_steps_per_second\":\(fmt(stepsPerSecond, 4)),"
+                + "\"train_step_seconds_median\":\(fmt(stepSecondsMedian, 4)),\"train_gflop_per_step\":\(fmt(gflopPerStep)),"
+                + "\"train_gflops\":\(fmt(trainGFLOPS)),\"peak_rss_mb\":\(fmt(peakRSS, 1)),\"parameters\":\(parameters),"
+                + "\"batch\":\(batch),\"source_length\":\(sourceLength),\"target_length\":\(targetLength),"
+                + "\"loss_first_last\":[\(fmt(Double(lossFirstLast.0), 4)),\(fmt(Double(lossFirstLast.1), 4))],"
+                + "\"blas_core\":\"\(blasCore)\"}"
+        }
+
+        public var text: String {
+            var s = "threads \(threads), OpenBLAS core \(blasCore)\n"
+            for (shape, g) in sgemm { s += "sgemm \(shape): \(fmt(g)) GFLOP/s\n" }
+            s += "training step (B \(batch), S \(sourceLength), T \(targetLength), \(parameters) parameters): "
+            s += "\(fmt(stepsPerSecond, 3)) steps/s, median \(fmt(stepSecondsMedian, 3)) s, "
+            s += "\(fmt(gflopPerStep)) GFLOP/step, \(fmt(trainGFLOPS)) GFLOP/s\n"
+            s += "peak RSS \(fmt(peakRSS, 1)) MiB"
+            return s
+        }
+    }
+
+    static func fmt(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
+
+    /// GFLOP/s of `C = A · Bᵀ` for (M, N, K), as the linear layers call it; the median of
+    /// repeated timings over at least `minSeconds`.
+    public static func sgemmGFLOPS(m: Int, n: Int, k: Int, minSeconds: Double = 0.3) -> Double {
+        let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [n, k]), c = Tensor(zeros: [m, n])
+        var rng = SeededRNG(seed: 7)
+        for i in 0..<a.count { a[i] = rng.normal() }
+        for i in 0..<b.count { b[i] = rng.normal() }
+        let flop = 2.0 * Double(m) * Double(n) * Double(k)
+        // Enough calls per timing to last ~10 ms.
+        let reps = max(1, Int(1e-2 * 50e9 / flop))
+        func once() { BLAS.sgemm(transB: true, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: k, c: c.data, ldc: n) }
+        for _ in 0..<reps { once() }
+        var rates: [Double] = []
+        let clock = ContinuousClock()
+        let begin = clock.now
+        while (clock.now - begin).seconds < minSeconds || rates.count < 5 {
+            let t0 = clock.now
+            for _ in 0..<reps { once() }
+            rates.append(flop * Double(reps) / (clock.now - t0).seconds / 1e9)
+        }
+        return median(rates)
+    }
+
+    public static func run(
+        steps: Int, warmup: Int, batch B: Int, sourceLength S: Int, targetLength T: Int,
+        config: ModelConfig = .reference
+    ) throws -> Result {
+        var sg: [(String, Double)] = []
+        for (m, n, k) in [(2048, 256, 256), (2048, 1024, 256), (10, 256, 256)] {
+            sg.append(("\(m)x\(n)x\(k)", sgemmGFLOPS(m: m, n: n, k: k)))
+        }
+        var cfg = config
+        cfg.sourceLength = max(cfg.sourceLength, S)
+        cfg.targetLength = max(cfg.targetLength, T)
+        let model = try Seq2Seq(config: cfg, seed: 0)
+        var rng = SeededRNG(seed: 0)
+        // A few random batches, reused (data generation is not timed).
+        let batches = (0..<4).map { _ in randomBatch(B: B, S: S, T: T, config: cfg, rng: &rng) }
+        let ws = Workspace()
+        var opt = AdamW()
+        var losses: [Float] = []
+        for i in 0..<warmup {
+            losses.append(try model.trainStep(batches[i % 4], workspace: ws, optimizer: &opt, lr: 3e-4, rng: &rng).loss)
+        }
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        let start = clock.now
+        for i in 0..<steps {
+            let t0 = clock.now
+            losses.append(try model.trainStep(batches[i % 4], workspace: ws, optimizer: &opt, lr: 3e-4, rng: &rng).loss)
+            times.append((clock.now - t0).seconds)
+        }
+        let total = (clock.now - start).seconds
+        let gflop = 3 * cfg.forwardFLOPs(batch: B, sourceLength: S, targetLength: T) / 1e9
+        let med = median(times)
+        return Result(
+            threads: Threads.count, sgemm: sg, stepsPerSecond: Double(steps) / total, stepSecondsMedian: med,
+            gflopPerStep: gflop, trainGFLOPS: gflop / med, peakRSS: ProcessMemory.peakRSSMiB,
+            parameters: model.params.parameterCount, lossFirstLast: (losses.first ?? .nan, losses.last ?? .nan),
+            batch: B, sourceLength: S, targetLength: T, blasCore: BLAS.coreName)
+    }
+
+    /// Random sources over the whole vocabulary and random digit docids, as the PyTorch
+    /// twin trains on.
+    public static func randomBatch(B: Int, S: Int, T: Int, config c: ModelConfig, rng: inout SeededRNG) -> Seq2SeqBatch {
+        let source = (0..<(B * S)).map { _ in Int32(3 + rng.int(below: c.sourceVocab - 3)) }
+        var tin = [Int32](repeating: 0, count: B * T), tout = tin
+        for b in 0..<B {
+            let digits = (0..<T).map { _ in Int32(3 + rng.int(below: min(10, c.targetVocab - 3))) }
+            for t in 0..<T {
+                tout[b * T + t] = t == T - 1 ? 2 : digits[t]
+                tin[b * T + t] = t == 0 ? 1 : digits[t - 1]
+            }
+        }
+        return Seq2SeqBatch(B: B, S: S, T: T, source: source, sourceMask: [Float](repeating: 1, count: B * S), targetIn: tin, targetOut: tout)
+    }
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    if s.isEmpty { return .nan }
+    return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
+}

@@ -1,0 +1,167 @@
+import DSITensor
+
+/// The mutable side of inference (whisper.cpp's split): for Q queries, the encoder
+/// memory's cross-attention keys/values per decoder layer (computed once per query and
+/// shared by all of its rows), and a self-attention key/value cache per decoder row.
+///
+/// Rows are grouped by query: with `rows = Q · g`, rows q·g ..< (q+1)·g belong to query q
+/// (g = 1 before the first beam expansion). `reorder` gathers rows between steps.
+public final class DecodingState: @unchecked Sendable {
+    public let queries: Int
+    public let sourceLength: Int
+    public let maxRows: Int
+    public let maxSteps: Int
+    /// Rows decoded now (a multiple of `queries`).
+    public private(set) var rows: Int
+    /// Positions decoded so far.
+    public private(set) var steps: Int = 0
+
+    let sourceMask: Tensor  // (Q, S)
+    let crossKV: [Tensor]  // per layer (Q, S, 2C)
+    var selfK: [Tensor], selfV: [Tensor]  // per layer (maxRows, maxSteps, C)
+    var spareK: [Tensor], spareV: [Tensor]  // the same, for gathering in `reorder`
+    // Step scratch.
+    let x, ln, att, branch, crossQ: Tensor  // (maxRows, C)
+    let mean, rstd: Tensor  // (maxRows)
+    let qkv: Tensor  // (maxRows, 3C)
+    let ffn: Tensor  // (maxRows, F)
+    let probs: Tensor  // (maxRows, H, max(S, maxSteps))
+    let logits: Tensor  // (maxRows, V)
+
+    init(model: Seq2Seq, queries Q: Int, sourceLength S: Int, maxRows: Int, sourceMask: Tensor, crossKV: [Tensor]) {
+        let c = model.config, C = c.dModel
+        self.queries = Q; self.sourceLength = S; self.maxRows = maxRows; self.maxSteps = c.targetLength
+        self.rows = Q
+        self.sourceMask = sourceMask
+        self.crossKV = crossKV
+        func cache() -> [Tensor] { (0..<c.decoderLayers).map { _ in Tensor(zeros: [maxRows, c.targetLength, C]) } }
+        selfK = cache(); selfV = cache(); spareK = cache(); spareV = cache()
+        x = Tensor(zeros: [maxRows, C]); ln = Tensor(zeros: [maxRows, C]); att = Tensor(zeros: [maxRows, C])
+        branch = Tensor(zeros: [maxRows, C]); crossQ = Tensor(zeros: [maxRows, C])
+        mean = Tensor(zeros: [maxRows]); rstd = Tensor(zeros: [maxRows])
+        qkv = Tensor(zeros: [maxRows, 3 * C]); ffn = Tensor(zeros: [maxRows, c.ff])
+        probs = Tensor(zeros: [maxRows, c.heads, max(S, c.targetLength)])
+        logits = Tensor(zeros: [maxRows, c.targetVocab])
+    }
+
+    /// Rows per query now.
+    public var group: Int { rows / queries }
+
+    /// Makes new row i a copy of old row `parents[i]` (its cache up to `steps`). Parents
+    /// must keep the grouping: the rows of query q come from query q's rows.
+    public func reorder(_ parents: [Int]) {
+        let newRows = parents.count
+        precondition(newRows % queries == 0 && newRows <= maxRows, "reorder to \(newRows) rows for \(queries) queries (max \(maxRows))")
+        let oldGroup = group, newGroup = newRows / queries
+        for (i, p) in parents.enumerated() {
+            precondition(p >= 0 && p < rows && p / oldGroup == i / newGroup, "row \(i) of query \(i / newGroup) cannot come from row \(p)")
+        }
+        let C = x.shape[1], span = steps * C, stride = maxSteps * C
+        for l in 0..<selfK.count {
+            let k = selfK[l].data, v = selfV[l].data, k2 = spareK[l].data, v2 = spareV[l].data
+            for (i, p) in parents.enumerated() {
+                (k2 + i * stride).update(from: k + p * stride, count: span)
+                (v2 + i * stride).update(from: v + p * stride, count: span)
+            }
+        }
+        swap(&selfK, &spareK)
+        swap(&selfV, &spareV)
+        rows = newRows
+    }
+
+    func advance() { steps += 1 }
+}
+
+extension Seq2Seq {
+    /// Encodes Q sources (right-padded to S, `sourceMask` 1 for real tokens) and computes
+    /// each decoder layer's cross-attention keys/values once. `maxRows` bounds the rows
+    /// (queries × beams) that decoding may use.
+    public func beginDecoding(source: [Int32], sourceMask: [Float], queries Q: Int, sourceLength S: Int, maxRows: Int? = nil) throws(ModelError) -> DecodingState {
+        let c = config, C = c.dModel
+        let T = 1
+        let batch = Seq2SeqBatch(
+            B: Q, S: S, T: T, source: source, sourceMask: sourceMask,
+            targetIn: [Int32](repeating: 0, count: Q * T), targetOut: [Int32](repeating: Self.ignoreIndex, count: Q * T))
+        try checkBatch(batch)
+        let ws = Workspace()
+        ws.prepare(for: batch, model: self)
+        var rng = SeededRNG(seed: 0)  // unused: no dropout at inference
+        encoderForward(ws, source: ws.source.baseAddress!, mask: ws.sourceMask.baseAddress!, B: Q, S: S, training: false, rng: &rng)
+        let crossKV = decoder.map { L -> Tensor in
+            let kv = Tensor(zeros: [Q, S, 2 * C])
+            linearForward(out: kv.data, inp: ws.memory.data, weight: w(L.crossKV.w), bias: w(L.crossKV.b), N: Q * S, IC: C, OC: 2 * C)
+            return kv
+        }
+        return DecodingState(model: self, queries: Q, sourceLength: S, maxRows: maxRows ?? Q, sourceMask: Tensor(sourceMask, shape: [Q, S]), crossKV: crossKV)
+    }
+
+    /// Feeds one token per row (`tokens.count == state.rows`) at the next position and
+    /// returns the logits (rows, V) for the following token. The buffer is valid until
+    /// the next call on `state`.
+    public func decodeStep(_ state: DecodingState, tokens: [Int32]) -> UnsafeBufferPointer<Float> {
+        let c = config, C = c.dModel, H = c.heads, F = c.ff, V = c.targetVocab
+        let N = state.rows, t = state.steps, Q = state.queries, g = state.group, S = state.sourceLength
+        precondition(tokens.count == N, "\(tokens.count) tokens for \(N) rows")
+        precondition(t < state.maxSteps, "decoded past the target length \(state.maxSteps)")
+        let x = state.x.data
+        tokens.withUnsafeBufferPointer { tk in
+            embeddingForward(out: x, tokens: tk.baseAddress!, table: w(tgtEmbed), positions: w(tgtPos) + t * C, scale: embedScale, B: N, T: 1, C: C)
+        }
+        let stride = state.maxSteps * C
+        let selfShape = AttentionShape(B: N, T: 1, S: t + 1, C: C, H: H, ldq: 3 * C, ldk: C, ldv: C, qBatch: 3 * C, kBatch: stride, vBatch: stride)
+        let crossShape = AttentionShape(B: Q, T: g, S: S, C: C, H: H, ldq: C, ldk: 2 * C, ldv: 2 * C)
+        let ln = state.ln.data, br = state.branch.data, mean = state.mean.data, rstd = state.rstd.data
+        for (l, L) in decoder.enumerated() {
+            // causal self-attention over the cache
+            layerNormForward(out: ln, mean: mean, rstd: rstd, inp: x, weight: w(L.ln1.w), bias: w(L.ln1.b), N: N, C: C)
+            linearForward(out: state.qkv.data, inp: ln, weight: w(L.qkv.w), bias: w(L.qkv.b), N: N, IC: C, OC: 3 * C)
+            let k = state.selfK[l].data, v = state.selfV[l].data
+            for n in 0..<N {
+                (k + n * stride + t * C).update(from: state.qkv.data + n * 3 * C + C, count: C)
+                (v + n * stride + t * C).update(from: state.qkv.data + n * 3 * C + 2 * C, count: C)
+            }
+            attentionForward(out: state.att.data, probs: state.probs.data, q: state.qkv.data, k: k, v: v, keyMask: nil, selfShape)
+            linearForward(out: br, inp: state.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
+            residualForward(out: x, a: x, b: br, n: N * C)
+            // cross-attention: the g rows of a query share its keys/values
+            layerNormForward(out: ln, mean: mean, rstd: rstd, inp: x, weight: w(L.ln2.w), bias: w(L.ln2.b), N: N, C: C)
+            linearForward(out: state.crossQ.data, inp: ln, weight: w(L.crossQ.w), bias: w(L.crossQ.b), N: N, IC: C, OC: C)
+            let kv = state.crossKV[l].data
+            attentionForward(out: state.att.data, probs: state.probs.data, q: state.crossQ.data, k: kv, v: kv + C, keyMask: state.sourceMask.data, crossShape)
+            linearForward(out: br, inp: state.att.data, weight: w(L.crossProj.w), bias: w(L.crossProj.b), N: N, IC: C, OC: C)
+            residualForward(out: x, a: x, b: br, n: N * C)
+            // feed-forward
+            layerNormForward(out: ln, mean: mean, rstd: rstd, inp: x, weight: w(L.ln3.w), bias: w(L.ln3.b), N: N, C: C)
+            linearForward(out: state.ffn.data, inp: ln, weight: w(L.fc1.w), bias: w(L.fc1.b), N: N, IC: C, OC: F)
+            geluForward(out: state.ffn.data, inp: state.ffn.data, n: N * F)
+            linearForward(out: br, inp: state.ffn.data, weight: w(L.fc2.w), bias: w(L.fc2.b), N: N, IC: F, OC: C)
+            residualForward(out: x, a: x, b: br, n: N * C)
+        }
+        layerNormForward(out: ln, mean: mean, rstd: rstd, inp: x, weight: w(decNorm.w), bias: w(decNorm.b), N: N, C: C)
+        linearForward(out: state.logits.data, inp: ln, weight: w(head.w), bias: w(head.b), N: N, IC: C, OC: V)
+        state.advance()
+        return UnsafeBufferPointer(start: state.logits.data, count: N * V)
+    }
+
+    /// Greedy decoding of `steps` tokens after `bos` for each query, through the cache.
+    /// `allowed` may mask tokens (return false to forbid); returns (Q, steps) tokens.
+    public func greedyDecode(_ state: DecodingState, bos: Int32, steps: Int, allowed: ((Int, Int32) -> Bool)? = nil) -> [[Int32]] {
+        let V = config.targetVocab
+        var out = [[Int32]](repeating: [], count: state.queries)
+        var tokens = [Int32](repeating: bos, count: state.rows)
+        for _ in 0..<steps {
+            let logits = decodeStep(state, tokens: tokens)
+            for r in 0..<state.rows {
+                var best: Int32 = -1
+                var bestScore = -Float.infinity
+                for j in 0..<V where allowed?(r, Int32(j)) ?? true {
+                    let s = logits[r * V + j]
+                    if s > bestScore { bestScore = s; best = Int32(j) }
+                }
+                tokens[r] = max(best, 0)
+                out[r].append(tokens[r])
+            }
+        }
+        return out
+    }
+}

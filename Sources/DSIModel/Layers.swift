@@ -1,0 +1,310 @@
+import DSITensor
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Layers as pairs of free functions, `xxxForward` and `xxxBackward` (after llm.c).
+// Arguments: outputs, saved activations, inputs, weights, then sizes.
+// Backward functions add into their gradient outputs (`+=`) unless `accumulate` is false,
+// in which case they overwrite (saves zeroing a scratch buffer first).
+// Weights are stored (out, in) and used through sgemm's transpose flag.
+
+public typealias Buf = UnsafeMutablePointer<Float>
+
+// MARK: - Embedding
+
+/// out (B, T, C) = table[tokens[b, t]] * scale + positions[t]
+/// tokens (B, T); table (V, C); positions (≥T, C) or nil.
+public func embeddingForward(
+    out: Buf, tokens: UnsafePointer<Int32>, table: Buf, positions: Buf?, scale: Float,
+    B: Int, T: Int, C: Int
+) {
+    parallelFor(B * T, grain: 64) { rows in
+        for n in rows {
+            let o = out + n * C
+            let e = table + Int(tokens[n]) * C
+            if let positions {
+                let p = positions + (n % T) * C
+                for c in 0..<C { o[c] = e[c] * scale + p[c] }
+            } else {
+                for c in 0..<C { o[c] = e[c] * scale }
+            }
+        }
+    }
+}
+
+/// dtable[tokens[b, t]] += dout[b, t] * scale; dpositions[t] += Σ_b dout[b, t].
+public func embeddingBackward(
+    dtable: Buf, dpositions: Buf?, dout: Buf, tokens: UnsafePointer<Int32>, scale: Float,
+    B: Int, T: Int, C: Int
+) {
+    // Scatter-add in a fixed order: deterministic, and cheap next to the matmuls.
+    for n in 0..<(B * T) {
+        let d = dtable + Int(tokens[n]) * C
+        let g = dout + n * C
+        for c in 0..<C { d[c] += g[c] * scale }
+    }
+    if let dpositions {
+        parallelFor(T) { ts in
+            for t in ts {
+                let d = dpositions + t * C
+                for b in 0..<B {
+                    let g = dout + (b * T + t) * C
+                    for c in 0..<C { d[c] += g[c] }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Linear
+
+/// out (N, OC) = inp (N, IC) · weightᵀ + bias; weight (OC, IC), bias (OC) or nil.
+public func linearForward(out: Buf, inp: Buf, weight: Buf, bias: Buf?, N: Int, IC: Int, OC: Int) {
+    if let bias {
+        parallelFor(N, grain: 256) { rows in
+            for n in rows { (out + n * OC).update(from: bias, count: OC) }
+        }
+    }
+    BLAS.sgemm(
+        transA: false, transB: true, m: N, n: OC, k: IC,
+        a: inp, lda: IC, b: weight, ldb: IC, beta: bias == nil ? 0 : 1, c: out, ldc: OC)
+}
+
+/// dinp (N, IC) (+)= dout · weight; dweight (OC, IC) += doutᵀ · inp; dbias (OC) += Σ_n dout.
+public func linearBackward(
+    dinp: Buf?, dweight: Buf, dbias: Buf?, dout: Buf, inp: Buf, weight: Buf,
+    N: Int, IC: Int, OC: Int, accumulate: Bool = true
+) {
+    if let dinp {
+        BLAS.sgemm(
+            m: N, n: IC, k: OC, a: dout, lda: OC, b: weight, ldb: IC,
+            beta: accumulate ? 1 : 0, c: dinp, ldc: IC)
+    }
+    BLAS.sgemm(
+        transA: true, transB: false, m: OC, n: IC, k: N,
+        a: dout, lda: OC, b: inp, ldb: IC, beta: 1, c: dweight, ldc: IC)
+    if let dbias {
+        // The column sum as a (1, N) · (N, OC) product: BLAS-fast and repeatable.
+        BLAS.sgemm(m: 1, n: OC, k: N, a: Ones.pointer(N), lda: N, b: dout, ldb: OC, beta: 1, c: dbias, ldc: OC)
+    }
+}
+
+/// A shared vector of ones (for column sums through sgemm).
+enum Ones {
+    nonisolated(unsafe) private static let scratch = Scratch()
+    nonisolated(unsafe) private static var filled = 0
+
+    static func pointer(_ n: Int) -> Buf {
+        if n > filled {
+            let p = scratch.reserve(n)
+            p.update(repeating: 1, count: n)
+            filled = n
+        }
+        return scratch.data
+    }
+}
+
+// MARK: - Layer norm
+
+/// out (N, C) = (inp − mean) · rstd · weight + bias; saves mean (N) and rstd (N).
+public func layerNormForward(
+    out: Buf, mean: Buf, rstd: Buf, inp: Buf, weight: Buf, bias: Buf, N: Int, C: Int,
+    eps: Float = 1e-5
+) {
+    parallelFor(N, grain: 64) { rows in
+        for n in rows {
+            let x = inp + n * C
+            var m: Float = 0
+            for c in 0..<C { m += x[c] }
+            m /= Float(C)
+            var v: Float = 0
+            for c in 0..<C {
+                let d = x[c] - m
+                v += d * d
+            }
+            v /= Float(C)
+            let s = 1 / (v + eps).squareRoot()
+            let o = out + n * C
+            for c in 0..<C { o[c] = (x[c] - m) * s * weight[c] + bias[c] }
+            mean[n] = m
+            rstd[n] = s
+        }
+    }
+}
+
+/// dinp (N, C) += ∂L/∂inp; dweight (C) += Σ_n dout·x̂; dbias (C) += Σ_n dout.
+public func layerNormBackward(
+    dinp: Buf, dweight: Buf, dbias: Buf, dout: Buf, inp: Buf, weight: Buf, mean: Buf, rstd: Buf,
+    N: Int, C: Int
+) {
+    // Per-block partial sums for dweight/dbias, added in block order: the same bits
+    // for any thread count.
+    let blocks = min(N, 32)
+    let partial = Tensor(zeros: [blocks, 2 * C])
+    let pp = partial.data
+    parallelFor(blocks) { bs in
+        for blk in bs {
+            let lo = N * blk / blocks, hi = N * (blk + 1) / blocks
+            let dw = pp + blk * 2 * C, db = dw + C
+            for n in lo..<hi {
+                let x = inp + n * C, g = dout + n * C, d = dinp + n * C
+                let m = mean[n], s = rstd[n]
+                var sumG: Float = 0, sumGX: Float = 0
+                for c in 0..<C {
+                    let xhat = (x[c] - m) * s
+                    let gw = g[c] * weight[c]
+                    sumG += gw
+                    sumGX += gw * xhat
+                    dw[c] += g[c] * xhat
+                    db[c] += g[c]
+                }
+                sumG /= Float(C)
+                sumGX /= Float(C)
+                for c in 0..<C {
+                    let xhat = (x[c] - m) * s
+                    d[c] += (g[c] * weight[c] - sumG - xhat * sumGX) * s
+                }
+            }
+        }
+    }
+    for blk in 0..<blocks {
+        let dw = pp + blk * 2 * C, db = dw + C
+        for c in 0..<C {
+            dweight[c] += dw[c]
+            dbias[c] += db[c]
+        }
+    }
+}
+
+// MARK: - GELU (tanh approximation, as in GPT-2)
+
+private let geluK: Float = (2 / Float.pi).squareRoot()
+
+/// out (n) = 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³)))
+public func geluForward(out: Buf, inp: Buf, n: Int) {
+    parallelFor(n, grain: 16384) { r in
+        for i in r {
+            let x = inp[i]
+            out[i] = 0.5 * x * (1 + tanhf(geluK * (x + 0.044715 * x * x * x)))
+        }
+    }
+}
+
+/// dinp (n) (+)= gelu′(inp) · dout
+public func geluBackward(dinp: Buf, inp: Buf, dout: Buf, n: Int, accumulate: Bool = true) {
+    parallelFor(n, grain: 16384) { r in
+        for i in r {
+            let x = inp[i]
+            let u = geluK * (x + 0.044715 * x * x * x)
+            let t = tanhf(u)
+            let sech2 = 1 - t * t
+            let g = 0.5 * (1 + t) + 0.5 * x * sech2 * geluK * (1 + 3 * 0.044715 * x * x)
+            if accumulate { dinp[i] += g * dout[i] } else { dinp[i] = g * dout[i] }
+        }
+    }
+}
+
+// MARK: - Residual
+
+/// out (n) = a + b
+public func residualForward(out: Buf, a: Buf, b: Buf, n: Int) {
+    parallelFor(n, grain: 65536) { r in
+        for i in r { out[i] = a[i] + b[i] }
+    }
+}
+
+/// da += dout; db += dout
+public func residualBackward(da: Buf, db: Buf, dout: Buf, n: Int) {
+    parallelFor(n, grain: 65536) { r in
+        for i in r {
+            da[i] += dout[i]
+            db[i] += dout[i]
+        }
+    }
+}
+
+// MARK: - Dropout (inverted)
+
+/// out (n) = inp · mask, mask ∈ {0, 1/(1−p)} drawn from `rng` (saved for backward).
+public func dropoutForward(out: Buf, mask: Buf, inp: Buf, n: Int, p: Float, rng: inout SeededRNG) {
+    let keep = 1 / (1 - p)
+    for i in 0..<n { mask[i] = rng.uniform() < p ? 0 : keep }
+    parallelFor(n, grain: 65536) { r in
+        for i in r { out[i] = inp[i] * mask[i] }
+    }
+}
+
+/// dinp (n) (+)= dout · mask
+public func dropoutBackward(dinp: Buf, dout: Buf, mask: Buf, n: Int, accumulate: Bool = true) {
+    parallelFor(n, grain: 65536) { r in
+        for i in r {
+            if accumulate { dinp[i] += dout[i] * mask[i] } else { dinp[i] = dout[i] * mask[i] }
+        }
+    }
+}
+
+// MARK: - Softmax cross-entropy with label smoothing and an ignore index
+
+/// probs (N, V) = softmax(logits); losses (N) = −Σ_j q_j log p_j with
+/// q = (1−ε)·onehot(target) + ε/V (0 where target == ignoreIndex).
+/// Returns the number of rows that count (targets ≠ ignoreIndex).
+@discardableResult
+public func crossEntropyForward(
+    losses: Buf, probs: Buf, logits: Buf, targets: UnsafePointer<Int32>, N: Int, V: Int,
+    smoothing: Float, ignoreIndex: Int32
+) -> Int {
+    parallelFor(N, grain: 16) { rows in
+        for n in rows {
+            let z = logits + n * V, p = probs + n * V
+            var mx = -Float.infinity
+            for j in 0..<V { mx = max(mx, z[j]) }
+            var sum: Float = 0
+            for j in 0..<V {
+                let e = expf(z[j] - mx)
+                p[j] = e
+                sum += e
+            }
+            let inv = 1 / sum
+            for j in 0..<V { p[j] *= inv }
+            let y = targets[n]
+            if y == ignoreIndex {
+                losses[n] = 0
+                continue
+            }
+            let logSum = logf(sum) + mx
+            // log p_j = z_j − logSum
+            let nll = logSum - z[Int(y)]
+            var meanNLL: Float = 0
+            if smoothing > 0 {
+                for j in 0..<V { meanNLL += logSum - z[j] }
+                meanNLL /= Float(V)
+            }
+            losses[n] = (1 - smoothing) * nll + smoothing * meanNLL
+        }
+    }
+    var count = 0
+    for n in 0..<N where targets[n] != ignoreIndex { count += 1 }
+    return count
+}
+
+/// dlogits (N, V) += (probs − q) · dloss for rows that count; ignored rows get nothing.
+/// For a mean loss over `count` rows pass dloss = 1/count.
+public func crossEntropyBackward(
+    dlogits: Buf, probs: Buf, targets: UnsafePointer<Int32>, N: Int, V: Int,
+    smoothing: Float, ignoreIndex: Int32, dloss: Float
+) {
+    let uniform = smoothing / Float(V)
+    parallelFor(N, grain: 16) { rows in
+        for n in rows {
+            let y = targets[n]
+            if y == ignoreIndex { continue }
+            let p = probs + n * V, d = dlogits + n * V
+            for j in 0..<V { d[j] += (p[j] - uniform) * dloss }
+            d[Int(y)] -= (1 - smoothing) * dloss
+        }
+    }
+}

@@ -1,0 +1,323 @@
+import DSITensor
+
+/// One training batch: B sources of length S (right-padded, with a mask) and B targets of
+/// length T (teacher forcing: `targetIn` is BOS + target[..<T−1], `targetOut` the target,
+/// `ignoreIndex` where nothing is to be predicted).
+public struct Seq2SeqBatch: Sendable {
+    public var B: Int, S: Int, T: Int
+    /// (B, S) token ids.
+    public var source: [Int32]
+    /// (B, S) 1 for a real token, 0 for padding.
+    public var sourceMask: [Float]
+    /// (B, T) decoder inputs.
+    public var targetIn: [Int32]
+    /// (B, T) labels; `Seq2Seq.ignoreIndex` is not scored.
+    public var targetOut: [Int32]
+
+    public init(B: Int, S: Int, T: Int, source: [Int32], sourceMask: [Float], targetIn: [Int32], targetOut: [Int32]) {
+        self.B = B; self.S = S; self.T = T
+        self.source = source; self.sourceMask = sourceMask
+        self.targetIn = targetIn; self.targetOut = targetOut
+    }
+}
+
+/// The pre-LN encoder-decoder transformer (Vaswani et al. 2017, with layer norm before
+/// each sublayer as in GPT-2): token + learned position embeddings scaled by √d,
+/// encoder layers of self-attention and a GELU feed-forward, decoder layers of causal
+/// self-attention, cross-attention over the encoder memory and a feed-forward, final
+/// layer norms, and a linear output head over the target vocabulary.
+///
+/// The model is the immutable part (configuration and parameters); activations live in a
+/// `Workspace` (training) or a `DecodingState` (inference), so many decoders can share
+/// one model.
+public final class Seq2Seq: @unchecked Sendable {
+    public static let ignoreIndex: Int32 = -100
+
+    public let config: ModelConfig
+    public let params: ParameterArena
+
+    struct LN { let w: Int, b: Int }
+    struct Lin { let w: Int, b: Int, IC: Int, OC: Int }
+    struct EncoderLayer { let ln1: LN, qkv: Lin, proj: Lin, ln2: LN, fc1: Lin, fc2: Lin }
+    struct DecoderLayer {
+        let ln1: LN, qkv: Lin, proj: Lin, ln2: LN, crossQ: Lin, crossKV: Lin, crossProj: Lin,
+            ln3: LN, fc1: Lin, fc2: Lin
+    }
+
+    let srcEmbed: Int, srcPos: Int, tgtEmbed: Int, tgtPos: Int
+    let encoder: [EncoderLayer]
+    let decoder: [DecoderLayer]
+    let encNorm: LN, decNorm: LN
+    let head: Lin
+
+    /// (name, shape) of every parameter, in arena order. Names follow the usual
+    /// PyTorch-style dotted paths so the safetensors file reads naturally.
+    public static func parameterSpecs(_ c: ModelConfig) -> [(String, [Int])] {
+        let C = c.dModel, F = c.ff
+        var s: [(String, [Int])] = [
+            ("encoder.embed_tokens.weight", [c.sourceVocab, C]),
+            ("encoder.embed_positions.weight", [c.sourceLength, C]),
+            ("decoder.embed_tokens.weight", [c.targetVocab, C]),
+            ("decoder.embed_positions.weight", [c.targetLength, C]),
+        ]
+        func ln(_ p: String) { s += [("\(p).weight", [C]), ("\(p).bias", [C])] }
+        func lin(_ p: String, _ i: Int, _ o: Int) { s += [("\(p).weight", [o, i]), ("\(p).bias", [o])] }
+        for l in 0..<c.encoderLayers {
+            let p = "encoder.layers.\(l)"
+            ln("\(p).ln1"); lin("\(p).self_attn.qkv", C, 3 * C); lin("\(p).self_attn.out", C, C)
+            ln("\(p).ln2"); lin("\(p).ffn.fc1", C, F); lin("\(p).ffn.fc2", F, C)
+        }
+        ln("encoder.ln_f")
+        for l in 0..<c.decoderLayers {
+            let p = "decoder.layers.\(l)"
+            ln("\(p).ln1"); lin("\(p).self_attn.qkv", C, 3 * C); lin("\(p).self_attn.out", C, C)
+            ln("\(p).ln2"); lin("\(p).cross_attn.q", C, C); lin("\(p).cross_attn.kv", C, 2 * C)
+            lin("\(p).cross_attn.out", C, C)
+            ln("\(p).ln3"); lin("\(p).ffn.fc1", C, F); lin("\(p).ffn.fc2", F, C)
+        }
+        ln("decoder.ln_f")
+        lin("lm_head", C, c.targetVocab)
+        return s
+    }
+
+    /// A model with freshly initialised parameters (see `initialize(seed:)`).
+    public convenience init(config: ModelConfig, seed: UInt64) throws(ModelError) {
+        try self.init(config: config)
+        initialize(seed: seed)
+    }
+
+    /// A model with zeroed parameters (to be filled by a loader or `initialize`).
+    public init(config: ModelConfig) throws(ModelError) {
+        try config.validate()
+        self.config = config
+        let arena = ParameterArena(Self.parameterSpecs(config))
+        self.params = arena
+        func off(_ n: String) -> Int { arena.entry(n)!.offset }
+        func ln(_ p: String) -> LN { LN(w: off("\(p).weight"), b: off("\(p).bias")) }
+        func lin(_ p: String) -> Lin {
+            let e = arena.entry("\(p).weight")!
+            return Lin(w: e.offset, b: off("\(p).bias"), IC: e.shape[1], OC: e.shape[0])
+        }
+        srcEmbed = off("encoder.embed_tokens.weight"); srcPos = off("encoder.embed_positions.weight")
+        tgtEmbed = off("decoder.embed_tokens.weight"); tgtPos = off("decoder.embed_positions.weight")
+        encoder = (0..<config.encoderLayers).map { l in
+            let p = "encoder.layers.\(l)"
+            return EncoderLayer(
+                ln1: ln("\(p).ln1"), qkv: lin("\(p).self_attn.qkv"), proj: lin("\(p).self_attn.out"),
+                ln2: ln("\(p).ln2"), fc1: lin("\(p).ffn.fc1"), fc2: lin("\(p).ffn.fc2"))
+        }
+        decoder = (0..<config.decoderLayers).map { l in
+            let p = "decoder.layers.\(l)"
+            return DecoderLayer(
+                ln1: ln("\(p).ln1"), qkv: lin("\(p).self_attn.qkv"), proj: lin("\(p).self_attn.out"),
+                ln2: ln("\(p).ln2"), crossQ: lin("\(p).cross_attn.q"), crossKV: lin("\(p).cross_attn.kv"),
+                crossProj: lin("\(p).cross_attn.out"), ln3: ln("\(p).ln3"), fc1: lin("\(p).ffn.fc1"),
+                fc2: lin("\(p).ffn.fc2"))
+        }
+        encNorm = ln("encoder.ln_f"); decNorm = ln("decoder.ln_f")
+        head = lin("lm_head")
+    }
+
+    /// GPT-2 style initialisation: matrices N(0, 0.02), the output projections of residual
+    /// branches N(0, 0.02/√(2·layers)), layer-norm gains 1, biases 0. Deterministic in `seed`.
+    public func initialize(seed: UInt64) {
+        var rng = SeededRNG(seed: seed)
+        let layers = Float(max(1, config.encoderLayers + config.decoderLayers))
+        let residualStd = 0.02 / (2 * layers).squareRoot()
+        for e in params.entries {
+            let p = params.values.data + e.offset
+            if e.shape.count >= 2 {
+                let isResidualOut = e.name.hasSuffix("attn.out.weight") || e.name.hasSuffix("ffn.fc2.weight")
+                let std: Float = isResidualOut ? residualStd : 0.02
+                for i in 0..<e.count { p[i] = rng.normal() * std }
+            } else if e.name.contains(".ln") && e.name.hasSuffix(".weight") {
+                p.update(repeating: 1, count: e.count)
+            } else {
+                p.update(repeating: 0, count: e.count)
+            }
+        }
+    }
+
+    @inline(__always) func w(_ offset: Int) -> Buf { params.values.data + offset }
+    @inline(__always) func g(_ offset: Int) -> Buf { params.grads.data + offset }
+    var embedScale: Float { Float(config.dModel).squareRoot() }
+}
+
+// MARK: - Training forward / backward
+
+extension Seq2Seq {
+    func checkBatch(_ b: Seq2SeqBatch) throws(ModelError) {
+        let c = config
+        guard b.B > 0, b.S > 0, b.T > 0 else { throw .invalidBatch("empty batch (B \(b.B), S \(b.S), T \(b.T))") }
+        guard b.S <= c.sourceLength else { throw .invalidBatch("source length \(b.S) > model's \(c.sourceLength)") }
+        guard b.T <= c.targetLength else { throw .invalidBatch("target length \(b.T) > model's \(c.targetLength)") }
+        guard b.source.count == b.B * b.S, b.sourceMask.count == b.B * b.S,
+            b.targetIn.count == b.B * b.T, b.targetOut.count == b.B * b.T
+        else { throw .invalidBatch("array sizes do not match B \(b.B), S \(b.S), T \(b.T)") }
+        if let bad = b.source.first(where: { $0 < 0 || Int($0) >= c.sourceVocab }) {
+            throw .invalidBatch("source token \(bad) outside the vocabulary 0..<\(c.sourceVocab)")
+        }
+        if let bad = b.targetIn.first(where: { $0 < 0 || Int($0) >= c.targetVocab }) {
+            throw .invalidBatch("target token \(bad) outside the vocabulary 0..<\(c.targetVocab)")
+        }
+        if let bad = b.targetOut.first(where: { $0 != Self.ignoreIndex && ($0 < 0 || Int($0) >= c.targetVocab) }) {
+            throw .invalidBatch("label \(bad) outside the vocabulary 0..<\(c.targetVocab)")
+        }
+    }
+
+    /// Runs the encoder over `ws`'s current batch; leaves the memory in `ws.memory`.
+    func encoderForward(_ ws: Workspace, source: UnsafePointer<Int32>, mask: UnsafePointer<Float>, B: Int, S: Int, training: Bool, rng: inout SeededRNG) {
+        let C = config.dModel, H = config.heads, F = config.ff, N = B * S
+        let p = config.dropout
+        let drop = training && p > 0
+        embeddingForward(out: ws.encEmbed.data, tokens: source, table: w(srcEmbed), positions: w(srcPos), scale: embedScale, B: B, T: S, C: C)
+        var x = ws.encEmbed.data
+        let shape = AttentionShape(B: B, T: S, S: S, C: C, H: H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C)
+        for (l, L) in encoder.enumerated() {
+            let a = ws.enc[l]
+            layerNormForward(out: a.ln1.data, mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, inp: x, weight: w(L.ln1.w), bias: w(L.ln1.b), N: N, C: C)
+            linearForward(out: a.qkv.data, inp: a.ln1.data, weight: w(L.qkv.w), bias: w(L.qkv.b), N: N, IC: C, OC: 3 * C)
+            attentionForward(out: a.att.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, keyMask: mask, shape)
+            linearForward(out: ws.branch.data, inp: a.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
+            if drop { dropoutForward(out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
+            residualForward(out: a.res1.data, a: x, b: ws.branch.data, n: N * C)
+            layerNormForward(out: a.ln2.data, mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, inp: a.res1.data, weight: w(L.ln2.w), bias: w(L.ln2.b), N: N, C: C)
+            linearForward(out: a.fc1.data, inp: a.ln2.data, weight: w(L.fc1.w), bias: w(L.fc1.b), N: N, IC: C, OC: F)
+            geluForward(out: a.gelu.data, inp: a.fc1.data, n: N * F)
+            linearForward(out: ws.branch.data, inp: a.gelu.data, weight: w(L.fc2.w), bias: w(L.fc2.b), N: N, IC: F, OC: C)
+            if drop { dropoutForward(out: ws.branch.data, mask: a.mask2!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
+            residualForward(out: a.out.data, a: a.res1.data, b: ws.branch.data, n: N * C)
+            x = a.out.data
+        }
+        ws.encTop = x
+        layerNormForward(out: ws.memory.data, mean: ws.encNormMean.data, rstd: ws.encNormRstd.data, inp: x, weight: w(encNorm.w), bias: w(encNorm.b), N: N, C: C)
+    }
+
+    /// Forward pass over a batch; returns the mean loss over the labelled target positions.
+    /// Activations are kept in `ws` for `backward`.
+    @discardableResult
+    public func forward(_ batch: Seq2SeqBatch, workspace ws: Workspace, smoothing: Float = 0, training: Bool = true, rng: inout SeededRNG) throws(ModelError) -> Float {
+        try checkBatch(batch)
+        ws.prepare(for: batch, model: self)
+        let B = batch.B, S = batch.S, T = batch.T
+        let C = config.dModel, H = config.heads, F = config.ff, V = config.targetVocab
+        let N = B * T
+        let p = config.dropout
+        let drop = training && p > 0
+        let src = ws.source.baseAddress!, mask = ws.sourceMask.baseAddress!
+        encoderForward(ws, source: src, mask: mask, B: B, S: S, training: training, rng: &rng)
+
+        embeddingForward(out: ws.decEmbed.data, tokens: ws.targetIn.baseAddress!, table: w(tgtEmbed), positions: w(tgtPos), scale: embedScale, B: B, T: T, C: C)
+        var y = ws.decEmbed.data
+        let selfShape = AttentionShape(B: B, T: T, S: T, C: C, H: H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C, causal: true)
+        let crossShape = AttentionShape(B: B, T: T, S: S, C: C, H: H, ldq: C, ldk: 2 * C, ldv: 2 * C)
+        for (l, L) in decoder.enumerated() {
+            let a = ws.dec[l]
+            layerNormForward(out: a.ln1.data, mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, inp: y, weight: w(L.ln1.w), bias: w(L.ln1.b), N: N, C: C)
+            linearForward(out: a.qkv.data, inp: a.ln1.data, weight: w(L.qkv.w), bias: w(L.qkv.b), N: N, IC: C, OC: 3 * C)
+            attentionForward(out: a.att.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, keyMask: nil, selfShape)
+            linearForward(out: ws.branch.data, inp: a.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
+            if drop { dropoutForward(out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
+            residualForward(out: a.res1.data, a: y, b: ws.branch.data, n: N * C)
+
+            layerNormForward(out: a.ln2.data, mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, inp: a.res1.data, weight: w(L.ln2.w), bias: w(L.ln2.b), N: N, C: C)
+            linearForward(out: a.crossQ.data, inp: a.ln2.data, weight: w(L.crossQ.w), bias: w(L.crossQ.b), N: N, IC: C, OC: C)
+            linearForward(out: a.crossKV.data, inp: ws.memory.data, weight: w(L.crossKV.w), bias: w(L.crossKV.b), N: B * S, IC: C, OC: 2 * C)
+            attentionForward(out: a.crossAtt.data, probs: a.crossProbs.data, q: a.crossQ.data, k: a.crossKV.data, v: a.crossKV.data + C, keyMask: mask, crossShape)
+            linearForward(out: ws.branch.data, inp: a.crossAtt.data, weight: w(L.crossProj.w), bias: w(L.crossProj.b), N: N, IC: C, OC: C)
+            if drop { dropoutForward(out: ws.branch.data, mask: a.mask2!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
+            residualForward(out: a.res2.data, a: a.res1.data, b: ws.branch.data, n: N * C)
+
+            layerNormForward(out: a.ln3.data, mean: a.ln3Mean.data, rstd: a.ln3Rstd.data, inp: a.res2.data, weight: w(L.ln3.w), bias: w(L.ln3.b), N: N, C: C)
+            linearForward(out: a.fc1.data, inp: a.ln3.data, weight: w(L.fc1.w), bias: w(L.fc1.b), N: N, IC: C, OC: F)
+            geluForward(out: a.gelu.data, inp: a.fc1.data, n: N * F)
+            linearForward(out: ws.branch.data, inp: a.gelu.data, weight: w(L.fc2.w), bias: w(L.fc2.b), N: N, IC: F, OC: C)
+            if drop { dropoutForward(out: ws.branch.data, mask: a.mask3!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
+            residualForward(out: a.out.data, a: a.res2.data, b: ws.branch.data, n: N * C)
+            y = a.out.data
+        }
+        ws.decTop = y
+        layerNormForward(out: ws.decNorm.data, mean: ws.decNormMean.data, rstd: ws.decNormRstd.data, inp: y, weight: w(decNorm.w), bias: w(decNorm.b), N: N, C: C)
+        linearForward(out: ws.logits.data, inp: ws.decNorm.data, weight: w(head.w), bias: w(head.b), N: N, IC: C, OC: V)
+        let counted = crossEntropyForward(losses: ws.losses.data, probs: ws.probs.data, logits: ws.logits.data, targets: ws.targetOut.baseAddress!, N: N, V: V, smoothing: smoothing, ignoreIndex: Self.ignoreIndex)
+        ws.counted = counted
+        ws.smoothing = smoothing
+        ws.dropoutUsed = drop
+        var total: Double = 0
+        for i in 0..<N { total += Double(ws.losses[i]) }
+        return counted == 0 ? 0 : Float(total / Double(counted))
+    }
+
+    /// Adds the gradient of the last `forward`'s mean loss to `params.grads`.
+    public func backward(workspace ws: Workspace) {
+        let B = ws.B, S = ws.S, T = ws.T
+        let C = config.dModel, H = config.heads, F = config.ff, V = config.targetVocab
+        let N = B * T, M = B * S
+        let drop = ws.dropoutUsed
+        guard ws.counted > 0 else { return }
+
+        ws.dlogits.zero()
+        crossEntropyBackward(dlogits: ws.dlogits.data, probs: ws.probs.data, targets: ws.targetOut.baseAddress!, N: N, V: V, smoothing: ws.smoothing, ignoreIndex: Self.ignoreIndex, dloss: 1 / Float(ws.counted))
+        linearBackward(dinp: ws.dln.data, dweight: g(head.w), dbias: g(head.b), dout: ws.dlogits.data, inp: ws.decNorm.data, weight: w(head.w), N: N, IC: C, OC: V, accumulate: false)
+        let dres = ws.dres.data
+        dres.update(repeating: 0, count: N * C)
+        layerNormBackward(dinp: dres, dweight: g(decNorm.w), dbias: g(decNorm.b), dout: ws.dln.data, inp: ws.decTop!, weight: w(decNorm.w), mean: ws.decNormMean.data, rstd: ws.decNormRstd.data, N: N, C: C)
+
+        ws.dmem.data.update(repeating: 0, count: M * C)
+        let selfShape = AttentionShape(B: B, T: T, S: T, C: C, H: H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C, causal: true)
+        let crossShape = AttentionShape(B: B, T: T, S: S, C: C, H: H, ldq: C, ldk: 2 * C, ldv: 2 * C)
+
+        /// The gradient reaching a residual branch's output: through its dropout mask, if any.
+        func branchGrad(_ mask: Tensor?, rows: Int) -> Buf {
+            guard drop, let mask else { return dres }
+            dropoutBackward(dinp: ws.dbranch.data, dout: dres, mask: mask.data, n: rows * C, accumulate: false)
+            return ws.dbranch.data
+        }
+
+        for l in stride(from: decoder.count - 1, through: 0, by: -1) {
+            let L = decoder[l], a = ws.dec[l]
+            let yIn = l == 0 ? ws.decEmbed.data : ws.dec[l - 1].out.data
+            // feed-forward
+            var dOut = branchGrad(a.mask3, rows: N)
+            linearBackward(dinp: ws.dff.data, dweight: g(L.fc2.w), dbias: g(L.fc2.b), dout: dOut, inp: a.gelu.data, weight: w(L.fc2.w), N: N, IC: F, OC: C, accumulate: false)
+            geluBackward(dinp: ws.dff.data, inp: a.fc1.data, dout: ws.dff.data, n: N * F, accumulate: false)
+            linearBackward(dinp: ws.dln.data, dweight: g(L.fc1.w), dbias: g(L.fc1.b), dout: ws.dff.data, inp: a.ln3.data, weight: w(L.fc1.w), N: N, IC: C, OC: F, accumulate: false)
+            layerNormBackward(dinp: dres, dweight: g(L.ln3.w), dbias: g(L.ln3.b), dout: ws.dln.data, inp: a.res2.data, weight: w(L.ln3.w), mean: a.ln3Mean.data, rstd: a.ln3Rstd.data, N: N, C: C)
+            // cross-attention
+            dOut = branchGrad(a.mask2, rows: N)
+            linearBackward(dinp: ws.datt.data, dweight: g(L.crossProj.w), dbias: g(L.crossProj.b), dout: dOut, inp: a.crossAtt.data, weight: w(L.crossProj.w), N: N, IC: C, OC: C, accumulate: false)
+            attentionBackward(dq: ws.dq.data, dk: ws.dkv.data, dv: ws.dkv.data + C, dout: ws.datt.data, probs: a.crossProbs.data, q: a.crossQ.data, k: a.crossKV.data, v: a.crossKV.data + C, crossShape, accumulate: false)
+            linearBackward(dinp: ws.dmem.data, dweight: g(L.crossKV.w), dbias: g(L.crossKV.b), dout: ws.dkv.data, inp: ws.memory.data, weight: w(L.crossKV.w), N: M, IC: C, OC: 2 * C)
+            linearBackward(dinp: ws.dln.data, dweight: g(L.crossQ.w), dbias: g(L.crossQ.b), dout: ws.dq.data, inp: a.ln2.data, weight: w(L.crossQ.w), N: N, IC: C, OC: C, accumulate: false)
+            layerNormBackward(dinp: dres, dweight: g(L.ln2.w), dbias: g(L.ln2.b), dout: ws.dln.data, inp: a.res1.data, weight: w(L.ln2.w), mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, N: N, C: C)
+            // causal self-attention
+            dOut = branchGrad(a.mask1, rows: N)
+            linearBackward(dinp: ws.datt.data, dweight: g(L.proj.w), dbias: g(L.proj.b), dout: dOut, inp: a.att.data, weight: w(L.proj.w), N: N, IC: C, OC: C, accumulate: false)
+            attentionBackward(dq: ws.dqkv.data, dk: ws.dqkv.data + C, dv: ws.dqkv.data + 2 * C, dout: ws.datt.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, selfShape, accumulate: false)
+            linearBackward(dinp: ws.dln.data, dweight: g(L.qkv.w), dbias: g(L.qkv.b), dout: ws.dqkv.data, inp: a.ln1.data, weight: w(L.qkv.w), N: N, IC: C, OC: 3 * C, accumulate: false)
+            layerNormBackward(dinp: dres, dweight: g(L.ln1.w), dbias: g(L.ln1.b), dout: ws.dln.data, inp: yIn, weight: w(L.ln1.w), mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, N: N, C: C)
+        }
+        embeddingBackward(dtable: g(tgtEmbed), dpositions: g(tgtPos), dout: dres, tokens: ws.targetIn.baseAddress!, scale: embedScale, B: B, T: T, C: C)
+
+        // Encoder: the memory's gradient (from every decoder layer's cross-attention) flows
+        // back through the final norm and the layers.
+        dres.update(repeating: 0, count: M * C)
+        layerNormBackward(dinp: dres, dweight: g(encNorm.w), dbias: g(encNorm.b), dout: ws.dmem.data, inp: ws.encTop!, weight: w(encNorm.w), mean: ws.encNormMean.data, rstd: ws.encNormRstd.data, N: M, C: C)
+        let encShape = AttentionShape(B: B, T: S, S: S, C: C, H: H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C)
+        for l in stride(from: encoder.count - 1, through: 0, by: -1) {
+            let L = encoder[l], a = ws.enc[l]
+            let xIn = l == 0 ? ws.encEmbed.data : ws.enc[l - 1].out.data
+            var dOut = branchGrad(a.mask2, rows: M)
+            linearBackward(dinp: ws.dff.data, dweight: g(L.fc2.w), dbias: g(L.fc2.b), dout: dOut, inp: a.gelu.data, weight: w(L.fc2.w), N: M, IC: F, OC: C, accumulate: false)
+            geluBackward(dinp: ws.dff.data, inp: a.fc1.data, dout: ws.dff.data, n: M * F, accumulate: false)
+            linearBackward(dinp: ws.dln.data, dweight: g(L.fc1.w), dbias: g(L.fc1.b), dout: ws.dff.data, inp: a.ln2.data, weight: w(L.fc1.w), N: M, IC: C, OC: F, accumulate: false)
+            layerNormBackward(dinp: dres, dweight: g(L.ln2.w), dbias: g(L.ln2.b), dout: ws.dln.data, inp: a.res1.data, weight: w(L.ln2.w), mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, N: M, C: C)
+            dOut = branchGrad(a.mask1, rows: M)
+            linearBackward(dinp: ws.datt.data, dweight: g(L.proj.w), dbias: g(L.proj.b), dout: dOut, inp: a.att.data, weight: w(L.proj.w), N: M, IC: C, OC: C, accumulate: false)
+            attentionBackward(dq: ws.dqkv.data, dk: ws.dqkv.data + C, dv: ws.dqkv.data + 2 * C, dout: ws.datt.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, encShape, accumulate: false)
+            linearBackward(dinp: ws.dln.data, dweight: g(L.qkv.w), dbias: g(L.qkv.b), dout: ws.dqkv.data, inp: a.ln1.data, weight: w(L.qkv.w), N: M, IC: C, OC: 3 * C, accumulate: false)
+            layerNormBackward(dinp: dres, dweight: g(L.ln1.w), dbias: g(L.ln1.b), dout: ws.dln.data, inp: xIn, weight: w(L.ln1.w), mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, N: M, C: C)
+        }
+        embeddingBackward(dtable: g(srcEmbed), dpositions: g(srcPos), dout: dres, tokens: ws.source.baseAddress!, scale: embedScale, B: B, T: S, C: C)
+    }
+}

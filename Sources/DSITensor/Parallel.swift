@@ -1,0 +1,56 @@
+import Foundation
+
+/// The project's own parallel loops, and the one thread setting shared with OpenBLAS.
+///
+/// Work is split into `Threads.count` contiguous chunks run by
+/// `DispatchQueue.concurrentPerform`; the split depends only on the sizes and the thread
+/// count, so results are repeatable for a given thread count.
+public enum Threads {
+    nonisolated(unsafe) private static var _count = ProcessInfo.processInfo.activeProcessorCount
+
+    /// Threads used by both OpenBLAS and `parallelFor`.
+    public static var count: Int { _count }
+
+    /// Sets the thread count for OpenBLAS and the project's parallel loops.
+    public static func set(_ n: Int) {
+        precondition(n >= 1, "thread count must be at least 1, got \(n)")
+        _count = n
+        BLAS.setThreads(n)
+    }
+
+    /// Cores the OS reports as available to this process.
+    public static var available: Int { ProcessInfo.processInfo.activeProcessorCount }
+}
+
+/// Runs `body` over `0..<n` split into at most `Threads.count` contiguous ranges, each at
+/// least `grain` long. Ranges are disjoint: bodies may write to disjoint outputs freely.
+@inline(__always)
+public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+    if n <= 0 { return }
+    let chunks = max(1, min(Threads.count, n / max(1, grain)))
+    if chunks == 1 {
+        body(0..<n)
+        return
+    }
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        let lo = n * c / chunks
+        let hi = n * (c + 1) / chunks
+        if lo < hi { body(lo..<hi) }
+    }
+}
+
+/// A deterministic sum over `0..<n`: the range is cut into a fixed number of blocks that
+/// does not depend on the thread count, each block is summed in Double, and the block sums
+/// are added in order. Same inputs, same bits, whatever the thread count.
+public func deterministicSum(_ n: Int, blocks: Int = 64, _ term: (Range<Int>) -> Double) -> Double {
+    if n <= 0 { return 0 }
+    let b = max(1, min(blocks, n))
+    var partial = [Double](repeating: 0, count: b)
+    partial.withUnsafeMutableBufferPointer { p in
+        let out = p.baseAddress!
+        parallelFor(b) { r in
+            for i in r { out[i] = term((n * i / b)..<(n * (i + 1) / b)) }
+        }
+    }
+    return partial.reduce(0, +)
+}

@@ -1,0 +1,92 @@
+/// A dense Float32 tensor: a shape and contiguous row-major storage.
+///
+/// Storage is 64-byte aligned (what sgemm kernels like). A tensor either owns its
+/// storage or is a view into another allocation (a parameter arena), in which case it
+/// keeps that allocation alive. Reference semantics on purpose: the numeric code passes
+/// buffers around and writes into them, as in llm.c.
+public final class Tensor: @unchecked Sendable {
+    public let shape: [Int]
+    public let count: Int
+    public let data: UnsafeMutablePointer<Float>
+    private let owner: AnyObject?
+    private let owns: Bool
+
+    /// A new zero-filled tensor.
+    public init(zeros shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: max(1, count) * MemoryLayout<Float>.stride, alignment: 64)
+        self.data = raw.bindMemory(to: Float.self, capacity: max(1, count))
+        self.data.initialize(repeating: 0, count: max(1, count))
+        self.owner = nil
+        self.owns = true
+    }
+
+    /// A tensor holding `values`, which must have `shape.reduce(1, *)` elements.
+    public convenience init(_ values: [Float], shape: [Int]) {
+        self.init(zeros: shape)
+        precondition(values.count == count, "\(values.count) values for shape \(shape)")
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+    }
+
+    /// A view of `count` floats at `pointer`, kept valid by `owner`.
+    public init(viewing pointer: UnsafeMutablePointer<Float>, shape: [Int], owner: AnyObject) {
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.data = pointer
+        self.owner = owner
+        self.owns = false
+    }
+
+    deinit {
+        if owns { UnsafeMutableRawPointer(data).deallocate() }
+    }
+
+    public var buffer: UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: data, count: count)
+    }
+
+    public subscript(i: Int) -> Float {
+        get { data[i] }
+        set { data[i] = newValue }
+    }
+
+    public func toArray() -> [Float] { Array(buffer) }
+
+    public func zero() { data.update(repeating: 0, count: count) }
+
+    public func fill(_ value: Float) { data.update(repeating: value, count: count) }
+
+    public func copy(from other: Tensor) {
+        precondition(other.count == count, "copy of \(other.shape) into \(shape)")
+        data.update(from: other.data, count: count)
+    }
+}
+
+/// A growable scratch buffer: reused across calls, reallocated only when a larger size is
+/// asked for. Contents are unspecified after `reserve`.
+public final class Scratch: @unchecked Sendable {
+    public private(set) var capacity = 0
+    public private(set) var data: UnsafeMutablePointer<Float>
+
+    public init() {
+        data = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+            .bindMemory(to: Float.self, capacity: 16)
+        capacity = 16
+    }
+
+    deinit { UnsafeMutableRawPointer(data).deallocate() }
+
+    @discardableResult
+    public func reserve(_ n: Int) -> UnsafeMutablePointer<Float> {
+        if n > capacity {
+            UnsafeMutableRawPointer(data).deallocate()
+            data = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: n)
+            capacity = n
+        }
+        return data
+    }
+}
