@@ -1,0 +1,119 @@
+import DSITensor
+import Testing
+
+@Suite("sgemm wrapper")
+struct BLASTests {
+    /// C = alpha·op(A)·op(B) + beta·C by the definition, in Double.
+    func naive(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: [Float], lda: Int, b: [Float], ldb: Int, beta: Float, c: [Float], ldc: Int) -> [Float] {
+        var out = c
+        for i in 0..<m {
+            for j in 0..<n {
+                var s: Double = 0
+                for p in 0..<k {
+                    let av = transA ? a[p * lda + i] : a[i * lda + p]
+                    let bv = transB ? b[j * ldb + p] : b[p * ldb + j]
+                    s += Double(av) * Double(bv)
+                }
+                out[i * ldc + j] = Float(Double(alpha) * s + Double(beta) * Double(c[i * ldc + j]))
+            }
+        }
+        return out
+    }
+
+    @Test("matches a naive loop for every transpose combination, with padded leading dimensions",
+          arguments: [(false, false), (false, true), (true, false), (true, true)])
+    func transposes(transA: Bool, transB: Bool) {
+        var rng = SeededRNG(seed: 3)
+        let m = 7, n = 5, k = 9
+        // Leading dimensions wider than the rows, so strided access is exercised.
+        let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 2, ldc = n + 4
+        let aRows = transA ? k : m, bRows = transB ? n : k
+        let a = (0..<(aRows * lda)).map { _ in rng.normal() }
+        let b = (0..<(bRows * ldb)).map { _ in rng.normal() }
+        let c = (0..<(m * ldc)).map { _ in rng.normal() }
+        for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25)] {
+            let want = naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            var got = c
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    got.withUnsafeMutableBufferPointer { cp in
+                        BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
+                    }
+                }
+            }
+            for i in 0..<m {
+                for j in 0..<n {
+                    // BLAS sums in another order than the loop: a stated tolerance.
+                    #expect(abs(got[i * ldc + j] - want[i * ldc + j]) <= 1e-4 * (1 + abs(want[i * ldc + j])))
+                }
+                // Padding columns of C are never touched.
+                for j in n..<ldc { #expect(got[i * ldc + j] == c[i * ldc + j]) }
+            }
+        }
+    }
+
+    @Test("k = 0 leaves beta·C, as BLAS defines it")
+    func emptyInner() {
+        let a: [Float] = [1], b: [Float] = [1]
+        var c: [Float] = [1, 2, 3, 4]
+        c.withUnsafeMutableBufferPointer { cp in
+            BLAS.sgemm(m: 2, n: 2, k: 0, a: a, lda: 1, b: b, ldb: 2, beta: 0.5, c: cp.baseAddress!, ldc: 2)
+        }
+        #expect(c == [0.5, 1, 1.5, 2])
+    }
+}
+
+@Suite("parallel loops, RNG, threads")
+struct RuntimeTests {
+    @Test("parallelFor visits every index exactly once")
+    func coverage() {
+        for n in [0, 1, 3, 17, 1000] {
+            let hits = Tensor(zeros: [max(1, n)])
+            parallelFor(n, grain: 2) { r in for i in r { hits[i] += 1 } }
+            for i in 0..<n { #expect(hits[i] == 1) }
+        }
+    }
+
+    @Test("deterministicSum gives the same bits for any thread count")
+    func deterministicAcrossThreads() {
+        var rng = SeededRNG(seed: 1)
+        let xs = (0..<100_003).map { _ in Double(rng.normal()) * 1e3 }
+        let before = Threads.count
+        defer { Threads.set(before) }
+        var sums: [Double] = []
+        for t in [1, 2, 3] {
+            Threads.set(t)
+            sums.append(xs.withUnsafeBufferPointer { p in deterministicSum(p.count) { r in r.reduce(0) { $0 + p[$1] } } })
+        }
+        #expect(sums[0] == sums[1] && sums[1] == sums[2])
+        #expect(abs(sums[0] - xs.reduce(0, +)) < 1e-6 * xs.map(abs).reduce(0, +))
+    }
+
+    @Test("the RNG is reproducible and its normals have mean 0, variance 1")
+    func rng() {
+        var a = SeededRNG(seed: 42), b = SeededRNG(seed: 42), c = SeededRNG(seed: 43)
+        let xa = (0..<100).map { _ in a.next() }, xb = (0..<100).map { _ in b.next() }, xc = (0..<100).map { _ in c.next() }
+        #expect(xa == xb)
+        #expect(xa != xc)
+        var r = SeededRNG(seed: 5)
+        let zs = (0..<200_000).map { _ in Double(r.normal()) }
+        let mean = zs.reduce(0, +) / Double(zs.count)
+        let variance = zs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(zs.count)
+        #expect(abs(mean) < 0.01)
+        #expect(abs(variance - 1) < 0.02)
+        let us = (0..<10_000).map { _ in r.uniform() }
+        #expect(us.allSatisfy { $0 >= 0 && $0 < 1 })
+        let ints = (0..<10_000).map { _ in r.int(below: 7) }
+        #expect(Set(ints) == Set(0..<7))
+    }
+
+    @Test("Threads.set drives OpenBLAS too")
+    func threadSetting() {
+        let before = Threads.count
+        defer { Threads.set(before) }
+        Threads.set(1)
+        #expect(Threads.count == 1 && BLAS.threads == 1)
+        Threads.set(2)
+        #expect(Threads.count == 2 && BLAS.threads == 2)
+    }
+}
