@@ -19,6 +19,7 @@ public enum BLAS {
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
+        _ = Threads.configured
         if k == 0 {
             // BLAS leaves C scaled by beta; do the same so callers need no special case.
             if beta == 0 {
@@ -37,8 +38,50 @@ public enum BLAS {
             beta, c, Int32(ldc))
     }
 
-    /// Sets OpenBLAS's thread count (global to the process).
+    /// Sets OpenBLAS's own thread count (global to the process). The project keeps it at
+    /// 1 and partitions large products across its own threads instead (`parallel: true`):
+    /// two thread pools spinning on two cores cost 15-20% of a training step.
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+
+    /// `sgemm` split across `Threads.count` threads: the larger of m and n is cut into
+    /// contiguous blocks (multiples of 16, the kernels' tile), each a single-threaded
+    /// OpenBLAS call on its own block of C. Small products run in one call.
+    @inline(__always)
+    public static func sgemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        parallel: Bool
+    ) {
+        let threads = Threads.count
+        let work = Double(m) * Double(n) * Double(k)
+        if !parallel || threads == 1 || work < 262_144 || max(m, n) < 32 {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let alongM = m >= n
+        let extent = alongM ? m : n
+        let tiles = (extent + 15) / 16
+        let parts = min(threads, tiles)
+        parallelFor(parts) { range in
+            for part in range {
+                let lo = min(extent, tiles * part / parts * 16)
+                let hi = min(extent, tiles * (part + 1) / parts * 16)
+                if lo >= hi { continue }
+                if alongM {
+                    let aBlock = transA ? a + lo : a + lo * lda
+                    sgemm(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha, a: aBlock, lda: lda, b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
+                } else {
+                    let bBlock = transB ? b + lo * ldb : b + lo
+                    sgemm(transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda, b: bBlock, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+                }
+            }
+        }
+    }
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
 

@@ -8,14 +8,23 @@ import Foundation
 public enum Threads {
     nonisolated(unsafe) private static var _count = ProcessInfo.processInfo.activeProcessorCount
 
-    /// Threads used by both OpenBLAS and `parallelFor`.
-    public static var count: Int { _count }
+    /// OpenBLAS starts with a pool of its own; the first use of this type turns it down to
+    /// one thread (see `set`).
+    static let configured: Void = BLAS.setThreads(1)
 
-    /// Sets the thread count for OpenBLAS and the project's parallel loops.
+    /// Threads the project computes with (`parallelFor` and split products).
+    public static var count: Int {
+        _ = configured
+        return _count
+    }
+
+    /// Sets the threads the project computes with: its parallel loops and the products
+    /// `BLAS.sgemm(..., parallel: true)` splits across them. OpenBLAS's own pool is set to
+    /// one thread so that a single pool owns the cores (see `BLAS.setThreads`).
     public static func set(_ n: Int) {
         precondition(n >= 1, "thread count must be at least 1, got \(n)")
         _count = n
-        BLAS.setThreads(n)
+        BLAS.setThreads(1)
     }
 
     /// Cores the OS reports as available to this process.

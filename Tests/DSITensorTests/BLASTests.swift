@@ -52,6 +52,35 @@ struct BLASTests {
         }
     }
 
+    @Test("a product split across threads equals the single call, for every transpose and split direction",
+          arguments: [(false, false), (false, true), (true, false), (true, true)])
+    func splitProduct(transA: Bool, transB: Bool) {
+        var rng = SeededRNG(seed: 4)
+        let before = Threads.count
+        defer { Threads.set(before) }
+        // m ≥ n splits rows of C, n > m splits columns; sizes not multiples of 16.
+        for (m, n, k) in [(203, 37, 65), (29, 301, 70)] {
+            let lda = transA ? m : k, ldb = transB ? k : n
+            let a = (0..<(m * k)).map { _ in rng.normal() }, b = (0..<(k * n)).map { _ in rng.normal() }
+            let c0 = (0..<(m * n)).map { _ in rng.normal() }
+            func run(threads: Int, parallel: Bool) -> [Float] {
+                Threads.set(threads)
+                var c = c0
+                c.withUnsafeMutableBufferPointer { cp in
+                    BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: cp.baseAddress!, ldc: n, parallel: parallel)
+                }
+                return c
+            }
+            let single = run(threads: 1, parallel: false)
+            let want = naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: c0, ldc: n)
+            for i in 0..<(m * n) { #expect(abs(single[i] - want[i]) <= 1e-4 * (1 + abs(want[i]))) }
+            for t in [2, 3, 5] {
+                let split = run(threads: t, parallel: true)
+                for i in 0..<(m * n) { #expect(abs(split[i] - single[i]) <= 1e-5 * (1 + abs(single[i])), "threads \(t) element \(i)") }
+            }
+        }
+    }
+
     @Test("k = 0 leaves beta·C, as BLAS defines it")
     func emptyInner() {
         let a: [Float] = [1], b: [Float] = [1]
@@ -107,13 +136,13 @@ struct RuntimeTests {
         #expect(Set(ints) == Set(0..<7))
     }
 
-    @Test("Threads.set drives OpenBLAS too")
+    @Test("Threads.set sets the project's threads and keeps OpenBLAS's own pool at one")
     func threadSetting() {
         let before = Threads.count
         defer { Threads.set(before) }
         Threads.set(1)
         #expect(Threads.count == 1 && BLAS.threads == 1)
-        Threads.set(2)
-        #expect(Threads.count == 2 && BLAS.threads == 2)
+        Threads.set(3)
+        #expect(Threads.count == 3 && BLAS.threads == 1)
     }
 }
