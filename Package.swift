@@ -5,7 +5,7 @@ let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(conf
 
 let package = Package(
     name: "swift-dsi",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "dsi", targets: ["dsi"]),
         .library(name: "DSIModel", targets: ["DSIModel"]),

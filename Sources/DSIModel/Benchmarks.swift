@@ -17,6 +17,8 @@ public enum OpsBenchmark {
         public var lossFirstLast: (Float, Float)
         public var batch: Int, sourceLength: Int, targetLength: Int
         public var blasCore: String
+        /// Medians of the step's phases: forward, backward, and clipping + AdamW.
+        public var forwardSeconds: Double, backwardSeconds: Double, optimizerSeconds: Double
 
         public var json: String {
             let sg = sgemm.map { "\"\($0.shape)\":\(fmt($0.gflops))" }.joined(separator: ",")
@@ -25,7 +27,8 @@ public enum OpsBenchmark {
                 + "\"train_gflops\":\(fmt(trainGFLOPS)),\"peak_rss_mb\":\(fmt(peakRSS, 1)),\"parameters\":\(parameters),"
                 + "\"batch\":\(batch),\"source_length\":\(sourceLength),\"target_length\":\(targetLength),"
                 + "\"loss_first_last\":[\(fmt(Double(lossFirstLast.0), 4)),\(fmt(Double(lossFirstLast.1), 4))],"
-                + "\"blas_core\":\"\(blasCore)\"}"
+                + "\"forward_seconds_median\":\(fmt(forwardSeconds, 4)),\"backward_seconds_median\":\(fmt(backwardSeconds, 4)),"
+                + "\"optimizer_seconds_median\":\(fmt(optimizerSeconds, 4)),\"blas_core\":\"\(blasCore)\"}"
         }
 
         public var text: String {
@@ -34,6 +37,7 @@ public enum OpsBenchmark {
             s += "training step (B \(batch), S \(sourceLength), T \(targetLength), \(parameters) parameters): "
             s += "\(fmt(stepsPerSecond, 3)) steps/s, median \(fmt(stepSecondsMedian, 3)) s, "
             s += "\(fmt(gflopPerStep)) GFLOP/step, \(fmt(trainGFLOPS)) GFLOP/s\n"
+            s += "  phases (median s): forward \(fmt(forwardSeconds, 3)), backward \(fmt(backwardSeconds, 3)), clip + AdamW \(fmt(optimizerSeconds, 3))\n"
             s += "peak RSS \(fmt(peakRSS, 1)) MiB"
             return s
         }
@@ -41,8 +45,8 @@ public enum OpsBenchmark {
 
     static func fmt(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
 
-    /// GFLOP/s of `C = A · Bᵀ` for (M, N, K), as the linear layers call it; the median of
-    /// repeated timings over at least `minSeconds`.
+    /// GFLOP/s of `C = A · Bᵀ` for (M, N, K), as the linear layers call it (split across
+    /// `Threads.count` threads); the median of repeated timings over at least `minSeconds`.
     public static func sgemmGFLOPS(m: Int, n: Int, k: Int, minSeconds: Double = 0.3) -> Double {
         let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [n, k]), c = Tensor(zeros: [m, n])
         var rng = SeededRNG(seed: 7)
@@ -51,7 +55,7 @@ public enum OpsBenchmark {
         let flop = 2.0 * Double(m) * Double(n) * Double(k)
         // Enough calls per timing to last ~10 ms.
         let reps = max(1, Int(1e-2 * 50e9 / flop))
-        func once() { BLAS.sgemm(transB: true, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: k, c: c.data, ldc: n) }
+        func once() { BLAS.sgemm(transB: true, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: k, c: c.data, ldc: n, parallel: true) }
         for _ in 0..<reps { once() }
         var rates: [Double] = []
         let clock = ContinuousClock()
@@ -86,12 +90,21 @@ public enum OpsBenchmark {
             losses.append(try model.trainStep(batches[i % 4], workspace: ws, optimizer: &opt, lr: 3e-4, rng: &rng).loss)
         }
         let clock = ContinuousClock()
-        var times: [Double] = []
+        var times: [Double] = [], fwd: [Double] = [], bwd: [Double] = [], upd: [Double] = []
         let start = clock.now
         for i in 0..<steps {
+            // `trainStep`'s body, with the phases timed.
             let t0 = clock.now
-            losses.append(try model.trainStep(batches[i % 4], workspace: ws, optimizer: &opt, lr: 3e-4, rng: &rng).loss)
-            times.append((clock.now - t0).seconds)
+            model.params.zeroGrads()
+            losses.append(try model.forward(batches[i % 4], workspace: ws, training: true, rng: &rng))
+            let t1 = clock.now
+            model.backward(workspace: ws)
+            let t2 = clock.now
+            let norm = model.params.gradNorm()
+            opt.update(model.params, lr: 3e-4, gradScale: norm > 1 ? 1 / norm : 1)
+            let t3 = clock.now
+            fwd.append((t1 - t0).seconds); bwd.append((t2 - t1).seconds); upd.append((t3 - t2).seconds)
+            times.append((t3 - t0).seconds)
         }
         let total = (clock.now - start).seconds
         let gflop = 3 * cfg.forwardFLOPs(batch: B, sourceLength: S, targetLength: T) / 1e9
@@ -100,7 +113,8 @@ public enum OpsBenchmark {
             threads: Threads.count, sgemm: sg, stepsPerSecond: Double(steps) / total, stepSecondsMedian: med,
             gflopPerStep: gflop, trainGFLOPS: gflop / med, peakRSS: ProcessMemory.peakRSSMiB,
             parameters: model.params.parameterCount, lossFirstLast: (losses.first ?? .nan, losses.last ?? .nan),
-            batch: B, sourceLength: S, targetLength: T, blasCore: BLAS.coreName)
+            batch: B, sourceLength: S, targetLength: T, blasCore: BLAS.coreName,
+            forwardSeconds: median(fwd), backwardSeconds: median(bwd), optimizerSeconds: median(upd))
     }
 
     /// Random sources over the whole vocabulary and random digit docids, as the PyTorch

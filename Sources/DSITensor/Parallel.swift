@@ -1,12 +1,25 @@
 import Foundation
 
-/// The project's own parallel loops, and the one thread setting shared with OpenBLAS.
+/// The project's own parallel loops, and the one thread setting.
 ///
-/// Work is split into `Threads.count` contiguous chunks run by
-/// `DispatchQueue.concurrentPerform`; the split depends only on the sizes and the thread
-/// count, so results are repeatable for a given thread count.
+/// Work is split into `Threads.count` contiguous chunks run by a `ThreadPool`; the split
+/// depends only on the sizes and the thread count, so results are repeatable for a given
+/// thread count.
 public enum Threads {
     nonisolated(unsafe) private static var _count = ProcessInfo.processInfo.activeProcessorCount
+    nonisolated(unsafe) private static var _pool: ThreadPool?
+    private static let poolLock = NSLock()
+
+    /// The pool for the current thread count (created on first use).
+    static var pool: ThreadPool {
+        poolLock.lock()
+        defer { poolLock.unlock() }
+        if let p = _pool, p.threads == _count { return p }
+        _pool?.shutdown()
+        let p = ThreadPool(threads: _count)
+        _pool = p
+        return p
+    }
 
     /// OpenBLAS starts with a pool of its own; the first use of this type turns it down to
     /// one thread (see `set`).
@@ -41,7 +54,7 @@ public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) 
         body(0..<n)
         return
     }
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+    Threads.pool.run(chunks) { c in
         let lo = n * c / chunks
         let hi = n * (c + 1) / chunks
         if lo < hi { body(lo..<hi) }

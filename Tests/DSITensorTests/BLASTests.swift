@@ -103,6 +103,35 @@ struct RuntimeTests {
         }
     }
 
+    @Test("the pool survives rapid resizing, nested regions and concurrent callers")
+    func poolStress() async {
+        let before = Threads.count
+        defer { Threads.set(before) }
+        for round in 0..<200 {
+            Threads.set(1 + round % 4)
+            let out = Tensor(zeros: [64])
+            parallelFor(8) { outer in
+                for o in outer {
+                    // A nested region runs serially on its caller; results are the same.
+                    parallelFor(8) { inner in for i in inner { out[o * 8 + i] += Float(o * 8 + i) } }
+                }
+            }
+            #expect((0..<64).allSatisfy { out[$0] == Float($0) }, "round \(round)")
+        }
+        // Regions started from several threads at once: one gets the pool, the others
+        // run serially; none is lost.
+        await withTaskGroup(of: Bool.self) { group in
+            for task in 0..<4 {
+                group.addTask {
+                    let out = Tensor(zeros: [1000])
+                    for _ in 0..<50 { parallelFor(1000, grain: 10) { r in for i in r { out[i] += 1 } } }
+                    return (0..<1000).allSatisfy { out[$0] == 50 } || task < 0
+                }
+            }
+            for await ok in group { #expect(ok) }
+        }
+    }
+
     @Test("deterministicSum gives the same bits for any thread count")
     func deterministicAcrossThreads() {
         var rng = SeededRNG(seed: 1)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Measures swift-dsi and the PyTorch twin (../shared/peers/torch_dsi.py) side by side, in
+# one run, at the same configuration and thread count, and prints both JSON objects.
+#
+#   scripts/bench-vs-torch.sh [THREADS] [STEPS]
+#
+# The twin needs torch: python3 -m venv .venv-peer && .venv-peer/bin/pip install torch numpy
+# (PYTHON=path/to/python overrides the interpreter). Both run at decoder length 8: the
+# twin's --docid-len other than 8 fails (it formats docids with a fixed "%08d").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=${1:-2}
+steps=${2:-20}
+python=${PYTHON:-}
+for p in .venv-peer/bin/python ../.venv-peer/bin/python; do
+  [ -z "$python" ] && [ -x "$p" ] && python=$p
+done
+swift build -c release --product dsi >/dev/null
+echo "# swift-dsi: dsi bench ops --threads $threads --steps $steps --target-length 8 --json"
+.build/release/dsi bench ops --threads "$threads" --steps "$steps" --target-length 8 --json
+echo "# swift-dsi at the issue's target length 9: dsi bench ops --threads $threads --steps $steps --json"
+.build/release/dsi bench ops --threads "$threads" --steps "$steps" --json
+if [ -n "$python" ] && "$python" -c "import torch" 2>/dev/null; then
+  echo "# PyTorch twin: torch_dsi.py --threads $threads --steps $steps --batch 64"
+  "$python" ../shared/peers/torch_dsi.py --threads "$threads" --steps "$steps" --batch 64
+else
+  echo "# PyTorch twin skipped: no python with torch (set PYTHON=...)" >&2
+fi
