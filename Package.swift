@@ -21,11 +21,13 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "DSITensor", dependencies: ["COpenBLAS"], swiftSettings: optimise),
+        // Start-up code of the executable: picks OpenBLAS's kernels before it loads.
+        .target(name: "DSIStartup"),
         .target(name: "DSIModel", dependencies: ["DSITensor"], swiftSettings: optimise),
         .executableTarget(
             name: "dsi",
             dependencies: [
-                "DSIModel", "DSITensor",
+                "DSIModel", "DSITensor", "DSIStartup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimise

@@ -17,6 +17,8 @@ public enum OpsBenchmark {
         public var lossFirstLast: (Float, Float)
         public var batch: Int, sourceLength: Int, targetLength: Int
         public var blasCore: String
+        /// Whether the executable's start-up chose the kernels (OPENBLAS_CORETYPE).
+        public var blasCoreForced = false
         /// Medians of the step's phases: forward, backward, and clipping + AdamW.
         public var forwardSeconds: Double, backwardSeconds: Double, optimizerSeconds: Double
 
@@ -28,11 +30,11 @@ public enum OpsBenchmark {
                 + "\"batch\":\(batch),\"source_length\":\(sourceLength),\"target_length\":\(targetLength),"
                 + "\"loss_first_last\":[\(fmt(Double(lossFirstLast.0), 4)),\(fmt(Double(lossFirstLast.1), 4))],"
                 + "\"forward_seconds_median\":\(fmt(forwardSeconds, 4)),\"backward_seconds_median\":\(fmt(backwardSeconds, 4)),"
-                + "\"optimizer_seconds_median\":\(fmt(optimizerSeconds, 4)),\"blas_core\":\"\(blasCore)\"}"
+                + "\"optimizer_seconds_median\":\(fmt(optimizerSeconds, 4)),\"blas_core\":\"\(blasCore)\",\"blas_core_forced\":\(blasCoreForced)}"
         }
 
         public var text: String {
-            var s = "threads \(threads), OpenBLAS core \(blasCore)\n"
+            var s = "threads \(threads), OpenBLAS core \(blasCore)\(blasCoreForced ? " (chosen at start-up: AVX-512 on AMD)" : "")\n"
             for (shape, g) in sgemm { s += "sgemm \(shape): \(fmt(g)) GFLOP/s\n" }
             s += "training step (B \(batch), S \(sourceLength), T \(targetLength), \(parameters) parameters): "
             s += "\(fmt(stepsPerSecond, 3)) steps/s, median \(fmt(stepSecondsMedian, 3)) s, "

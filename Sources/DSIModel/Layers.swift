@@ -95,7 +95,7 @@ public func linearBackward(
 
 /// A shared vector of ones (for column sums through sgemm).
 enum Ones {
-    nonisolated(unsafe) private static let scratch = Scratch()
+    private static let scratch = Scratch()
     nonisolated(unsafe) private static var filled = 0
 
     static func pointer(_ n: Int) -> Buf {

@@ -24,8 +24,9 @@ extension Bench {
 
         func run() throws {
             try compute.apply()
-            let result = try OpsBenchmark.run(
+            var result = try OpsBenchmark.run(
                 steps: steps, warmup: warmup, batch: batch, sourceLength: sourceLength, targetLength: targetLength)
+            result.blasCoreForced = ComputeOptions.forcedAVX512
             if json {
                 print(result.json)
             } else {

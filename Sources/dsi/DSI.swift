@@ -1,4 +1,5 @@
 import ArgumentParser
+import DSIStartup
 import DSITensor
 
 @main
@@ -7,6 +8,12 @@ struct DSI: ParsableCommand {
         commandName: "dsi",
         abstract: "swift-dsi: a Differentiable Search Index (generative retrieval) on OpenBLAS.",
         subcommands: [Toy.self, Bench.self])
+
+    static func main() {
+        // Before anything else: may re-execute with OpenBLAS's AVX-512 kernels.
+        dsi_select_blas_kernels(CommandLine.unsafeArgv)
+        main(nil)
+    }
 }
 
 /// Options every command that computes shares.
@@ -18,4 +25,7 @@ struct ComputeOptions: ParsableArguments {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         Threads.set(threads)
     }
+
+    /// Whether start-up chose OpenBLAS's AVX-512 kernels (see Sources/DSIStartup).
+    static var forcedAVX512: Bool { dsi_blas_kernels_forced() != 0 }
 }
