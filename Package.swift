@@ -24,16 +24,20 @@ let package = Package(
         // Start-up code of the executable: picks OpenBLAS's kernels before it loads.
         .target(name: "DSIStartup"),
         .target(name: "DSIModel", dependencies: ["DSITensor"], swiftSettings: optimise),
+        .target(name: "DSIText", swiftSettings: optimise),
+        .target(name: "DSIIndex", dependencies: ["DSIModel", "DSIText", "DSITensor"], swiftSettings: optimise),
         .executableTarget(
             name: "dsi",
             dependencies: [
-                "DSIModel", "DSITensor", "DSIStartup",
+                "DSIModel", "DSITensor", "DSIStartup", "DSIIndex", "DSIText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimise
         ),
         .testTarget(name: "DSITensorTests", dependencies: ["DSITensor"]),
         .testTarget(name: "DSIModelTests", dependencies: ["DSIModel", "DSITensor"]),
+        .testTarget(name: "DSITextTests", dependencies: ["DSIText"]),
+        .testTarget(name: "DSIIndexTests", dependencies: ["DSIIndex", "DSIText"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,229 @@
+import Foundation
+
+/// An error in an input file, naming the file, the line (1-based; 0 for the file as a
+/// whole) and what was expected.
+public struct InputError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let line: Int
+    public let message: String
+
+    public init(file: String, line: Int, _ message: String) {
+        self.file = file; self.line = line; self.message = message
+    }
+
+    public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
+}
+
+/// Reads a file line by line in chunks (never the whole file at once), splitting on
+/// "\n" (a trailing "\r" is dropped) and decoding each line as UTF-8.
+public struct LineReader: Sequence {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public func makeIterator() -> Iterator { Iterator(path: path) }
+
+    public struct Iterator: IteratorProtocol {
+        let handle: FileHandle?
+        let path: String
+        var buffer = Data()
+        var atEOF = false
+        var lineNumber = 0
+
+        init(path: String) {
+            self.path = path
+            handle = FileHandle(forReadingAtPath: path)
+        }
+
+        /// (line number, text); text is nil when the line is not valid UTF-8.
+        public mutating func next() -> (Int, String?)? {
+            guard let handle else { return nil }
+            while true {
+                if let nl = buffer.firstIndex(of: 0x0A) {
+                    var line = buffer[buffer.startIndex..<nl]
+                    buffer.removeSubrange(buffer.startIndex...nl)
+                    if line.last == 0x0D { line = line.dropLast() }
+                    lineNumber += 1
+                    return (lineNumber, String(data: line, encoding: .utf8))
+                }
+                if atEOF {
+                    if buffer.isEmpty { return nil }
+                    let line = buffer
+                    buffer = Data()
+                    lineNumber += 1
+                    return (lineNumber, String(data: line, encoding: .utf8))
+                }
+                let chunk = handle.readData(ofLength: 1 << 20)
+                if chunk.isEmpty { atEOF = true } else { buffer.append(chunk) }
+            }
+        }
+    }
+}
+
+public struct Document: Sendable, Equatable, Codable {
+    public var id: String
+    public var title: String
+    public var text: String
+
+    public init(id: String, title: String, text: String) {
+        self.id = id; self.title = title; self.text = text
+    }
+}
+
+public struct Query: Sendable, Equatable, Codable {
+    public var id: String
+    public var text: String
+
+    public init(id: String, text: String) { self.id = id; self.text = text }
+}
+
+/// Relevance judgements of one split: query id → (document id → grade > 0).
+public struct Qrels: Sendable, Equatable {
+    public var judgements: [String: [String: Int]]
+    /// Rows naming documents absent from the corpus (skipped, not an error: a corpus may
+    /// be indexed in parts).
+    public var skippedUnknownDocuments: Int
+    /// Rows with score ≤ 0 (not relevant, so not kept).
+    public var nonRelevantRows: Int
+
+    public var queryIDs: [String] { judgements.keys.sorted() }
+}
+
+/// A collection in the BEIR layout: `corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`.
+public struct Corpus: Sendable {
+    public let directory: String
+    public let documents: [Document]
+    public let queries: [String: Query]
+    private let index: [String: Int]
+
+    public func document(id: String) -> Document? { index[id].map { documents[$0] } }
+    public func position(of id: String) -> Int? { index[id] }
+
+    /// Loads `corpus.jsonl` and `queries.jsonl` (absent queries file: no queries).
+    public init(directory: String) throws(InputError) {
+        self.directory = directory
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            throw InputError(file: directory, line: 0, "not a directory (expected a corpus in the BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv)")
+        }
+        let corpusPath = (directory as NSString).appendingPathComponent("corpus.jsonl")
+        var docs: [Document] = []
+        var index: [String: Int] = [:]
+        var firstLine: [String: Int] = [:]
+        try Self.readJSONL(corpusPath, required: true) { line, obj throws(InputError) in
+            let id = try Self.string(obj, "id", corpusPath, line)
+            let text = try Self.string(obj, "text", corpusPath, line)
+            let title = try Self.string(obj, "title", corpusPath, line, optional: true) ?? ""
+            guard !id.isEmpty else { throw InputError(file: corpusPath, line: line, "field \"id\": expected a non-empty string") }
+            if let first = firstLine[id] {
+                throw InputError(file: corpusPath, line: line, "duplicate document id \"\(id)\" (first on line \(first))")
+            }
+            firstLine[id] = line
+            index[id] = docs.count
+            docs.append(Document(id: id, title: title, text: text))
+        }
+        guard !docs.isEmpty else { throw InputError(file: corpusPath, line: 0, "no documents") }
+        self.documents = docs
+        self.index = index
+        var queries: [String: Query] = [:]
+        let queriesPath = (directory as NSString).appendingPathComponent("queries.jsonl")
+        try Self.readJSONL(queriesPath, required: false) { line, obj throws(InputError) in
+            let id = try Self.string(obj, "id", queriesPath, line)
+            let text = try Self.string(obj, "text", queriesPath, line)
+            if queries[id] != nil { throw InputError(file: queriesPath, line: line, "duplicate query id \"\(id)\"") }
+            queries[id] = Query(id: id, text: text)
+        }
+        self.queries = queries
+    }
+
+    /// The splits with a qrels file, sorted.
+    public var splits: [String] {
+        let dir = (directory as NSString).appendingPathComponent("qrels")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return files.filter { $0.hasSuffix(".tsv") }.map { String($0.dropLast(4)) }.sorted()
+    }
+
+    /// Loads `qrels/<split>.tsv`: a header `query-id<TAB>corpus-id<TAB>score`, then rows.
+    /// A row naming an unknown query is an error; one naming an unknown document is
+    /// skipped and counted.
+    public func qrels(split: String) throws(InputError) -> Qrels {
+        let path = ((directory as NSString).appendingPathComponent("qrels") as NSString).appendingPathComponent("\(split).tsv")
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw InputError(file: path, line: 0, "no such file (splits here: \(splits.joined(separator: ", ")))")
+        }
+        var judgements: [String: [String: Int]] = [:]
+        var skipped = 0, nonRelevant = 0
+        var sawHeader = false
+        for (line, text) in LineReader(path: path) {
+            guard let text else { throw InputError(file: path, line: line, "not valid UTF-8") }
+            if text.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            let cols = text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            if !sawHeader {
+                sawHeader = true
+                guard cols.count >= 3, cols[0] == "query-id", cols[1] == "corpus-id", cols[2] == "score" else {
+                    throw InputError(file: path, line: line, "expected the header \"query-id<TAB>corpus-id<TAB>score\", found \"\(text.prefix(80))\"")
+                }
+                continue
+            }
+            guard cols.count >= 3 else {
+                throw InputError(file: path, line: line, "expected 3 tab-separated fields (query-id, corpus-id, score), found \(cols.count)")
+            }
+            guard let score = Int(cols[2].trimmingCharacters(in: .whitespaces)) else {
+                throw InputError(file: path, line: line, "field \"score\": expected an integer, found \"\(cols[2])\"")
+            }
+            let q = cols[0], d = cols[1]
+            guard queries[q] != nil else {
+                throw InputError(file: path, line: line, "field \"query-id\": query \"\(q)\" is not in queries.jsonl")
+            }
+            guard index[d] != nil else {
+                skipped += 1
+                continue
+            }
+            if score <= 0 {
+                nonRelevant += 1
+                continue
+            }
+            judgements[q, default: [:]][d] = score
+        }
+        guard sawHeader else { throw InputError(file: path, line: 0, "empty file (expected a header and rows)") }
+        return Qrels(judgements: judgements, skippedUnknownDocuments: skipped, nonRelevantRows: nonRelevant)
+    }
+
+    // MARK: - JSON lines
+
+    static func readJSONL(_ path: String, required: Bool, _ row: (Int, [String: Any]) throws(InputError) -> Void) throws(InputError) {
+        guard FileManager.default.fileExists(atPath: path) else {
+            if required { throw InputError(file: path, line: 0, "no such file") }
+            return
+        }
+        for (line, text) in LineReader(path: path) {
+            guard let text else { throw InputError(file: path, line: line, "not valid UTF-8") }
+            if text.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            let parsed: Any
+            do {
+                parsed = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [])
+            } catch {
+                throw InputError(file: path, line: line, "malformed JSON (expected one object per line)")
+            }
+            guard let obj = parsed as? [String: Any] else {
+                throw InputError(file: path, line: line, "expected a JSON object, found \(type(of: parsed))")
+            }
+            try row(line, obj)
+        }
+    }
+
+    static func string(_ obj: [String: Any], _ field: String, _ file: String, _ line: Int, optional: Bool = false) throws(InputError) -> String? {
+        guard let value = obj[field], !(value is NSNull) else {
+            if optional { return nil }
+            throw InputError(file: file, line: line, "missing field \"\(field)\" (expected a string)")
+        }
+        if let s = value as? String { return s }
+        // BEIR ids are sometimes numbers; accept integers as their decimal text.
+        if field == "id", let n = value as? NSNumber, !(value is Bool) { return n.stringValue }
+        throw InputError(file: file, line: line, "field \"\(field)\": expected a string, found \(type(of: value))")
+    }
+
+    static func string(_ obj: [String: Any], _ field: String, _ file: String, _ line: Int) throws(InputError) -> String {
+        try string(obj, field, file, line, optional: false)!
+    }
+}
