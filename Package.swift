@@ -25,7 +25,8 @@ let package = Package(
         .target(name: "DSIStartup"),
         .target(name: "DSIModel", dependencies: ["DSITensor"], swiftSettings: optimise),
         .target(name: "DSIText", swiftSettings: optimise),
-        .target(name: "DSIIndex", dependencies: ["DSIModel", "DSIText", "DSITensor"], swiftSettings: optimise),
+        .target(name: "CSystem"),
+        .target(name: "DSIIndex", dependencies: ["DSIModel", "DSIText", "DSITensor", "CSystem"], swiftSettings: optimise),
         .executableTarget(
             name: "dsi",
             dependencies: [

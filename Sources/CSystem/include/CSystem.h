@@ -1,0 +1,8 @@
+#ifndef DSI_CSYSTEM_H
+#define DSI_CSYSTEM_H
+
+/// Atomically exchanges two paths (Linux renameat2 with RENAME_EXCHANGE).
+/// Returns 0 on success, -1 (errno set) on failure or where unsupported.
+int dsi_rename_exchange(const char *a, const char *b);
+
+#endif

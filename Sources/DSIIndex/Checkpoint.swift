@@ -1,0 +1,135 @@
+import CSystem
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A checkpoint directory: `manifest.json` (format, version, file checksums, corpus
+/// fingerprint, counts, configuration) beside the files it lists. Written to a temporary
+/// sibling directory and renamed into place, so a crash never leaves a half-written
+/// checkpoint where a good one was; loading verifies every checksum.
+public enum Checkpoint {
+    public static let format = "swift-dsi-checkpoint"
+    public static let version = 1
+
+    public struct FileEntry: Codable, Equatable, Sendable {
+        public var sha256: String
+        public var bytes: Int
+    }
+
+    public struct Manifest: Codable, Sendable {
+        public var format: String
+        public var version: Int
+        public var created: String
+        public var files: [String: FileEntry]
+        /// SHA-256 of the corpus's `corpus.jsonl` the checkpoint was built from.
+        public var corpusFingerprint: String?
+        public var corpusDirectory: String?
+        public var counts: [String: Int]
+        /// Free-form description of how it was made (command options).
+        public var configuration: [String: String]
+    }
+
+    public struct Error: Swift.Error, CustomStringConvertible {
+        public let path: String
+        public let message: String
+        public var description: String { "\(path): \(message)" }
+    }
+
+    /// Writes `files` and a manifest for them to `directory` atomically: everything goes
+    /// to a temporary sibling first, which then replaces `directory` in one rename.
+    public static func write(to directory: String, files: [String: Data], corpusFingerprint: String?, corpusDirectory: String?, counts: [String: Int], configuration: [String: String]) throws {
+        let url = URL(fileURLWithPath: directory).standardizedFileURL
+        let parent = url.deletingLastPathComponent()
+        let fm = FileManager.default
+        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+        let tmp = parent.appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)")
+        try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
+        do {
+            var entries: [String: FileEntry] = [:]
+            for (name, data) in files {
+                precondition(!name.contains("/") && name != "manifest.json", "bad checkpoint file name \(name)")
+                try data.write(to: tmp.appendingPathComponent(name))
+                entries[name] = FileEntry(sha256: SHA256Digest.hex(data), bytes: data.count)
+            }
+            let manifest = Manifest(
+                format: format, version: version, created: ISO8601DateFormatter().string(from: Date()),
+                files: entries, corpusFingerprint: corpusFingerprint, corpusDirectory: corpusDirectory,
+                counts: counts, configuration: configuration)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(manifest).write(to: tmp.appendingPathComponent("manifest.json"))
+            try syncDirectory(tmp.path)
+            try replace(directory: url.path, with: tmp.path)
+        } catch {
+            try? fm.removeItem(at: tmp)
+            throw error
+        }
+    }
+
+    /// Moves `tmp` to `directory`, replacing any existing directory without a moment
+    /// when neither is there (Linux renameat2 with RENAME_EXCHANGE; elsewhere two renames).
+    static func replace(directory: String, with tmp: String) throws {
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: directory) {
+            try fm.moveItem(atPath: tmp, toPath: directory)
+            return
+        }
+        if dsi_rename_exchange(tmp, directory) == 0 {
+            try fm.removeItem(atPath: tmp)  // now holds the previous checkpoint
+            return
+        }
+        let old = tmp + ".old"
+        try fm.moveItem(atPath: directory, toPath: old)
+        try fm.moveItem(atPath: tmp, toPath: directory)
+        try? fm.removeItem(atPath: old)
+    }
+
+    static func syncDirectory(_ path: String) throws {
+        #if os(Linux)
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        for f in files {
+            let fd = open(path + "/" + f, O_RDONLY)
+            if fd >= 0 { fsync(fd); close(fd) }
+        }
+        #endif
+    }
+
+    /// Reads and verifies a checkpoint: the manifest's format and version, and every
+    /// listed file's size and SHA-256. Returns the manifest and the files' contents.
+    public static func read(from directory: String) throws(Checkpoint.Error) -> (Manifest, [String: Data]) {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            throw Error(path: directory, message: "no checkpoint here (expected a directory written by `dsi train`)")
+        }
+        let mpath = (directory as NSString).appendingPathComponent("manifest.json")
+        guard let mdata = fm.contents(atPath: mpath) else {
+            throw Error(path: mpath, message: "missing: not a checkpoint, or an interrupted write (look for a .tmp- sibling and retrain)")
+        }
+        let manifest: Manifest
+        do {
+            manifest = try JSONDecoder().decode(Manifest.self, from: mdata)
+        } catch {
+            throw Error(path: mpath, message: "unreadable manifest (\(error))")
+        }
+        guard manifest.format == format else { throw Error(path: mpath, message: "format \"\(manifest.format)\", expected \"\(format)\"") }
+        guard manifest.version == version else {
+            throw Error(path: mpath, message: "checkpoint format version \(manifest.version); this swift-dsi reads version \(version): retrain it with this version, or use the swift-dsi that wrote it")
+        }
+        var files: [String: Data] = [:]
+        for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) {
+            let p = (directory as NSString).appendingPathComponent(name)
+            guard let data = fm.contents(atPath: p) else { throw Error(path: p, message: "listed in manifest.json but missing") }
+            guard data.count == entry.bytes else {
+                throw Error(path: p, message: "\(data.count) bytes, manifest.json says \(entry.bytes): the file is truncated or was changed")
+            }
+            guard SHA256Digest.hex(data) == entry.sha256 else {
+                throw Error(path: p, message: "checksum mismatch: the file is corrupt or was changed after the checkpoint was written")
+            }
+            files[name] = data
+        }
+        return (manifest, files)
+    }
+}

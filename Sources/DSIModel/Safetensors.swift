@@ -1,0 +1,131 @@
+import DSITensor
+import Foundation
+
+/// The safetensors format (huggingface/safetensors): an 8-byte little-endian header
+/// length, a JSON header `{name: {"dtype", "shape", "data_offsets": [begin, end]},
+/// "__metadata__": {string: string}}` padded with spaces to 8 bytes, then the tensors'
+/// bytes (little-endian Float32 here), back to back.
+public enum Safetensors {
+    public struct FormatError: Error, CustomStringConvertible {
+        public let path: String
+        public let message: String
+        public var description: String { "\(path): \(message)" }
+    }
+
+    /// Serialises named Float32 buffers (written in the order given; `metadata` as strings).
+    public static func encode(_ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)], metadata: [String: String] = [:]) throws -> Data {
+        var header: [String: Any] = [:]
+        var offset = 0
+        for t in tensors {
+            let bytes = t.shape.reduce(1, *) * 4
+            header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]]
+            offset += bytes
+        }
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = Data(capacity: 8 + json.count + offset)
+        var n = UInt64(json.count).littleEndian
+        withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
+        out.append(json)
+        for t in tensors {
+            out.append(UnsafeBufferPointer(start: t.data, count: t.shape.reduce(1, *)))
+        }
+        return out
+    }
+
+    public struct Entry {
+        public let shape: [Int]
+        public let range: Range<Int>  // byte range within the data section
+    }
+
+    /// Parses the header; returns the entries, the metadata and where the data starts.
+    public static func header(_ data: Data, path: String) throws(FormatError) -> (entries: [String: Entry], metadata: [String: String], dataStart: Int) {
+        func fail(_ m: String) -> FormatError { FormatError(path: path, message: m) }
+        guard data.count >= 8 else { throw fail("too short for a safetensors file (\(data.count) bytes)") }
+        let n = data.prefix(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+        guard n > 0, 8 + n <= data.count else { throw fail("header length \(n) does not fit the file (\(data.count) bytes)") }
+        guard let obj = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as? [String: Any] else {
+            throw fail("header is not a JSON object")
+        }
+        let dataSize = data.count - 8 - n
+        var entries: [String: Entry] = [:]
+        var metadata: [String: String] = [:]
+        for (name, value) in obj {
+            if name == "__metadata__" {
+                metadata = (value as? [String: String]) ?? [:]
+                continue
+            }
+            guard let e = value as? [String: Any], let dtype = e["dtype"] as? String,
+                  let shape = e["shape"] as? [Int], let offs = e["data_offsets"] as? [Int], offs.count == 2
+            else { throw fail("tensor \"\(name)\": expected dtype, shape and data_offsets") }
+            guard dtype == "F32" else { throw fail("tensor \"\(name)\": dtype \(dtype), expected F32") }
+            guard offs[0] >= 0, offs[1] <= dataSize, offs[1] - offs[0] == shape.reduce(1, *) * 4 else {
+                throw fail("tensor \"\(name)\": data_offsets \(offs) do not match shape \(shape) within \(dataSize) data bytes")
+            }
+            entries[name] = Entry(shape: shape, range: offs[0]..<offs[1])
+        }
+        return (entries, metadata, 8 + n)
+    }
+
+    /// Copies tensor `name` into `into` (which must hold `expectedShape`).
+    public static func read(_ name: String, expectedShape: [Int], from data: Data, entries: [String: Entry], dataStart: Int, into: UnsafeMutablePointer<Float>, path: String) throws(FormatError) {
+        guard let e = entries[name] else { throw FormatError(path: path, message: "tensor \"\(name)\" is missing") }
+        guard e.shape == expectedShape else {
+            throw FormatError(path: path, message: "tensor \"\(name)\" has shape \(e.shape), the model expects \(expectedShape)")
+        }
+        data.withUnsafeBytes { raw in
+            let src = raw.baseAddress! + dataStart + e.range.lowerBound
+            UnsafeMutableRawPointer(into).copyMemory(from: src, byteCount: e.range.count)
+        }
+    }
+}
+
+extension Seq2Seq {
+    /// The parameters as safetensors (names as in `parameterSpecs`).
+    public func safetensorsData(metadata: [String: String] = [:]) throws -> Data {
+        try Safetensors.encode(params.entries.map { ($0.name, $0.shape, UnsafePointer(params.values.data + $0.offset)) }, metadata: metadata)
+    }
+
+    /// Fills the parameters from safetensors data; every tensor must be present with the
+    /// shape this configuration gives it.
+    public func loadSafetensors(_ data: Data, path: String) throws(Safetensors.FormatError) {
+        let (entries, _, start) = try Safetensors.header(data, path: path)
+        for e in params.entries {
+            try Safetensors.read(e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.values.data + e.offset, path: path)
+        }
+        let extra = Set(entries.keys).subtracting(params.entries.map(\.name))
+        if !extra.isEmpty {
+            throw Safetensors.FormatError(path: path, message: "tensors the model does not have: \(extra.sorted().prefix(5).joined(separator: ", "))")
+        }
+    }
+
+    /// AdamW state (first and second moments, "m.<name>" and "v.<name>", and the step).
+    public func optimizerData(_ opt: AdamW) throws -> Data {
+        var ts: [(name: String, shape: [Int], data: UnsafePointer<Float>)] = []
+        for e in params.entries {
+            ts.append(("m." + e.name, e.shape, UnsafePointer(params.m.data + e.offset)))
+            ts.append(("v." + e.name, e.shape, UnsafePointer(params.v.data + e.offset)))
+        }
+        return try Safetensors.encode(ts, metadata: [
+            "step": String(opt.step), "beta1": String(opt.beta1), "beta2": String(opt.beta2),
+            "eps": String(opt.eps), "weight_decay": String(opt.weightDecay),
+        ])
+    }
+
+    /// Restores AdamW moments into the arena and returns the optimizer with its step.
+    public func loadOptimizer(_ data: Data, path: String) throws(Safetensors.FormatError) -> AdamW {
+        let (entries, meta, start) = try Safetensors.header(data, path: path)
+        for e in params.entries {
+            try Safetensors.read("m." + e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.m.data + e.offset, path: path)
+            try Safetensors.read("v." + e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.v.data + e.offset, path: path)
+        }
+        guard let step = meta["step"].flatMap(Int.init), let b1 = meta["beta1"].flatMap(Float.init),
+              let b2 = meta["beta2"].flatMap(Float.init), let eps = meta["eps"].flatMap(Float.init),
+              let wd = meta["weight_decay"].flatMap(Float.init)
+        else { throw Safetensors.FormatError(path: path, message: "metadata lacks the optimizer's step and hyperparameters") }
+        var opt = AdamW(beta1: b1, beta2: b2, eps: eps, weightDecay: wd)
+        opt.step = step
+        return opt
+    }
+}

@@ -1,0 +1,153 @@
+import DSIIndex
+import DSIModel
+import Foundation
+import Testing
+
+func tempPath(_ name: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("dsi-\(name)-\(UUID().uuidString)").path
+}
+
+func smallModel(seed: UInt64 = 3) throws -> Seq2Seq {
+    try Seq2Seq(config: ModelConfig(dModel: 16, heads: 2, ff: 24, encoderLayers: 1, decoderLayers: 1, sourceVocab: 30, sourceLength: 8, targetVocab: 13, targetLength: 5), seed: seed)
+}
+
+@Suite("checksums, safetensors and checkpoints")
+struct CheckpointTests {
+    @Test("SHA-256 of the FIPS test vectors")
+    func sha256() {
+        #expect(SHA256Digest.hex(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256Digest.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256Digest.hex(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        // Fed in pieces that straddle block boundaries: the same digest.
+        var d = SHA256Digest()
+        let million = Data(repeating: 0x61, count: 1_000_000)
+        d.update(million.prefix(63)); d.update(million.dropFirst(63).prefix(1000)); d.update(million.dropFirst(1063))
+        #expect(d.finalize() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    @Test("model and optimizer state round-trip through safetensors")
+    func safetensorsRoundTrip() throws {
+        let a = try smallModel(seed: 3)
+        for i in 0..<a.params.count { a.params.m[i] = Float(i % 7) * 0.1; a.params.v[i] = Float(i % 5) * 0.01 }
+        var opt = AdamW(weightDecay: 0.05)
+        opt.step = 42
+        let model = try a.safetensorsData(metadata: ["note": "test"])
+        let state = try a.optimizerData(opt)
+        let b = try smallModel(seed: 9)
+        #expect(b.params.values.toArray() != a.params.values.toArray())
+        try b.loadSafetensors(model, path: "model.safetensors")
+        let opt2 = try b.loadOptimizer(state, path: "optimizer.safetensors")
+        for e in a.params.entries {
+            #expect(a.params.tensor(e.name).toArray() == b.params.tensor(e.name).toArray(), "\(e.name)")
+            #expect(Array(UnsafeBufferPointer(start: a.params.m.data + e.offset, count: e.count)) == Array(UnsafeBufferPointer(start: b.params.m.data + e.offset, count: e.count)))
+        }
+        #expect(opt2.step == 42 && opt2.weightDecay == 0.05)
+        // A model of another shape is refused, naming the tensor.
+        let other = try Seq2Seq(config: ModelConfig(dModel: 16, heads: 2, ff: 32, encoderLayers: 1, decoderLayers: 1, sourceVocab: 30, sourceLength: 8, targetVocab: 13, targetLength: 5))
+        #expect { try other.loadSafetensors(model, path: "model.safetensors") } throws: { "\($0)".contains("ffn.fc1.weight\" has shape [24, 16], the model expects [32, 16]") }
+        #expect { try b.loadSafetensors(model.prefix(100), path: "x") } throws: { "\($0)".contains("does not fit") || "\($0)".contains("JSON") }
+    }
+
+    @Test("model.safetensors reads in Python's safetensors package with the same values")
+    func pythonReads() throws {
+        let python = ProcessInfo.processInfo.environment["DSI_PYTHON"] ?? "python3"
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = [python, "-c", "import safetensors, numpy"]
+        probe.standardError = FileHandle.nullDevice
+        probe.standardOutput = FileHandle.nullDevice
+        do { try probe.run(); probe.waitUntilExit() } catch {}
+        guard probe.terminationReason == .exit, probe.terminationStatus == 0 else {
+            print("skipped: \(python) with the safetensors and numpy packages is not available (.ci/run installs them)")
+            return
+        }
+        let m = try smallModel()
+        let file = tempPath("model") + ".safetensors", expect = tempPath("expect") + ".json"
+        try m.safetensorsData(metadata: ["format": "swift-dsi"]).write(to: URL(fileURLWithPath: file))
+        var tensors: [String: Any] = [:]
+        for e in m.params.entries {
+            let v = m.params.tensor(e.name).toArray()
+            tensors[e.name] = ["shape": e.shape, "sum": v.reduce(0.0) { $0 + Double($1) }, "first": Array(v.prefix(4)).map(Double.init)]
+        }
+        try JSONSerialization.data(withJSONObject: ["tensors": tensors, "metadata": ["format": "swift-dsi"]]).write(to: URL(fileURLWithPath: expect))
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = [python, "scripts/check_safetensors.py", file, expect]
+        let pipe = Pipe()
+        check.standardOutput = pipe
+        check.standardError = pipe
+        try check.run()
+        check.waitUntilExit()
+        let out = String(data: pipe.fileHandleForReading.readDataToEndOfFile(), encoding: .utf8) ?? ""
+        #expect(check.terminationStatus == 0, "\(out)")
+    }
+
+    @Test("a checkpoint round-trips, and replacing one is atomic")
+    func roundTrip() throws {
+        let dir = tempPath("ckpt")
+        try Checkpoint.write(to: dir, files: ["a.bin": Data([1, 2, 3]), "b.txt": Data("hello".utf8)], corpusFingerprint: "abc", corpusDirectory: "/c", counts: ["documents": 2], configuration: ["seed": "1"])
+        let (m, files) = try Checkpoint.read(from: dir)
+        #expect(files["a.bin"] == Data([1, 2, 3]) && files["b.txt"] == Data("hello".utf8))
+        #expect(m.counts["documents"] == 2 && m.corpusFingerprint == "abc" && m.version == Checkpoint.version)
+        // Overwrite in place: the new contents, and no temporary directories left behind.
+        try Checkpoint.write(to: dir, files: ["a.bin": Data([9])], corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:])
+        #expect(try Checkpoint.read(from: dir).1 == ["a.bin": Data([9])])
+        let parent = (dir as NSString).deletingLastPathComponent, name = (dir as NSString).lastPathComponent
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent).filter { $0.hasPrefix(".\(name).tmp") }.isEmpty)
+    }
+
+    @Test("a failed write leaves the previous checkpoint intact and loadable")
+    func failedWrite() throws {
+        let dir = tempPath("ckpt")
+        try Checkpoint.write(to: dir, files: ["a.bin": Data([1])], corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:])
+        // Replacing it fails midway (a file name longer than the file system allows):
+        // the error reaches the caller, the old checkpoint stays, nothing is left over.
+        #expect(throws: (any Error).self) {
+            try Checkpoint.write(to: dir, files: ["a.bin": Data([2]), String(repeating: "x", count: 300): Data([3])], corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:])
+        }
+        let parent = (dir as NSString).deletingLastPathComponent, name = (dir as NSString).lastPathComponent
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent).filter { $0.hasPrefix(".\(name).tmp") }.isEmpty)
+        #expect(try Checkpoint.read(from: dir).1 == ["a.bin": Data([1])])
+    }
+
+    @Test("corrupt, truncated, foreign and incomplete checkpoints are refused with what is wrong")
+    func refusals() throws {
+        func fresh() throws -> String {
+            let dir = tempPath("ckpt")
+            try Checkpoint.write(to: dir, files: ["model.safetensors": Data(repeating: 7, count: 100)], corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:])
+            return dir
+        }
+        func expectRefusal(_ dir: String, _ words: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            do {
+                _ = try Checkpoint.read(from: dir)
+                Issue.record("accepted", sourceLocation: sourceLocation)
+            } catch {
+                #expect(error.description.contains(words), "\(error)", sourceLocation: sourceLocation)
+            }
+        }
+        var dir = try fresh()
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/model.safetensors"))
+        bytes[50] ^= 1
+        try bytes.write(to: URL(fileURLWithPath: dir + "/model.safetensors"))
+        expectRefusal(dir, "checksum mismatch")
+
+        dir = try fresh()
+        try Data(repeating: 7, count: 60).write(to: URL(fileURLWithPath: dir + "/model.safetensors"))
+        expectRefusal(dir, "truncated")
+
+        dir = try fresh()
+        try FileManager.default.removeItem(atPath: dir + "/model.safetensors")
+        expectRefusal(dir, "missing")
+
+        dir = try fresh()
+        var manifest = try String(contentsOfFile: dir + "/manifest.json", encoding: .utf8)
+        manifest = manifest.replacingOccurrences(of: "\"version\" : 1", with: "\"version\" : 7")
+        try manifest.write(toFile: dir + "/manifest.json", atomically: true, encoding: .utf8)
+        expectRefusal(dir, "format version 7")
+
+        dir = try fresh()
+        try FileManager.default.removeItem(atPath: dir + "/manifest.json")
+        expectRefusal(dir, "manifest.json: missing")
+        expectRefusal(tempPath("nothing"), "no checkpoint here")
+    }
+}
