@@ -1,0 +1,187 @@
+import DSIModel
+import DSITensor
+import DSIText
+import Foundation
+
+/// Latent semantic analysis of a corpus (Deerwester et al. 1990), computed without any
+/// pretrained model: TF-IDF weights of the corpus's own subword tokens, then a truncated
+/// SVD by randomized range finding with power iterations (Halko, Martinsson & Tropp
+/// 2011). The TF-IDF matrix (documents × vocabulary) is never held whole: it is built in
+/// blocks of rows, each multiplied through sgemm, so memory grows with the block, not the
+/// corpus.
+public struct LSA: Sendable {
+    /// (documents, k) document vectors U·Σ, rows in corpus order.
+    public let documentVectors: Tensor
+    /// (vocabulary, k) term vectors V (right singular vectors).
+    public let termVectors: Tensor
+    /// (k) singular values, largest first.
+    public let singularValues: [Float]
+    /// (vocabulary) inverse document frequencies used for the weights.
+    public let idf: [Float]
+    public var dimensions: Int { singularValues.count }
+
+    /// Sparse TF-IDF rows: per document, (token id, weight) with weights L2-normalised.
+    public static func tfidf(_ docs: [[Int32]], vocabulary V: Int) -> (rows: [[(Int32, Float)]], idf: [Float]) {
+        var df = [Int](repeating: 0, count: V)
+        var counts: [[Int32: Int]] = []
+        counts.reserveCapacity(docs.count)
+        for d in docs {
+            var c: [Int32: Int] = [:]
+            for t in d where Int(t) < V && t >= Int32(Tokenizer.specials.count) { c[t, default: 0] += 1 }
+            for t in c.keys { df[Int(t)] += 1 }
+            counts.append(c)
+        }
+        let N = Float(docs.count)
+        let idf = df.map { logf((1 + N) / Float(1 + $0)) + 1 }
+        let rows = counts.map { c -> [(Int32, Float)] in
+            var r = c.map { (t, n) in (t, (1 + logf(Float(n))) * idf[Int(t)]) }.sorted { $0.0 < $1.0 }
+            let norm = r.reduce(Float(0)) { $0 + $1.1 * $1.1 }.squareRoot()
+            if norm > 0 { r = r.map { ($0.0, $0.1 / norm) } }
+            return r
+        }
+        return (rows, idf)
+    }
+
+    /// Fits k dimensions to tokenized documents over a vocabulary of size V.
+    public static func fit(documents docs: [[Int32]], vocabulary V: Int, dimensions k: Int, oversample: Int = 10, powerIterations: Int = 2, seed: UInt64 = 0, blockRows: Int = 1024) -> LSA {
+        let (rows, idf) = tfidf(docs, vocabulary: V)
+        let D = rows.count
+        let l = min(k + oversample, min(D, V))
+        var rng = SeededRNG(seed: seed)
+        // Ω (V, l) Gaussian.
+        let omega = Tensor(zeros: [V, l])
+        for i in 0..<omega.count { omega[i] = rng.normal() }
+        let block = Tensor(zeros: [min(blockRows, D), V])
+
+        /// Dense rows lo..<hi of the TF-IDF matrix into `block`.
+        func fill(_ lo: Int, _ hi: Int) {
+            block.data.update(repeating: 0, count: (hi - lo) * V)
+            for r in lo..<hi { for (t, w) in rows[r] { block[(r - lo) * V + Int(t)] = w } }
+        }
+        /// out (D, l) = A · m (V, l)
+        func times(_ m: Tensor, _ out: Tensor) {
+            var lo = 0
+            while lo < D {
+                let hi = min(D, lo + blockRows)
+                fill(lo, hi)
+                BLAS.sgemm(m: hi - lo, n: l, k: V, a: block.data, lda: V, b: m.data, ldb: l, c: out.data + lo * l, ldc: l, parallel: true)
+                lo = hi
+            }
+        }
+        /// out (V, l) = Aᵀ · m (D, l)
+        func transposeTimes(_ m: Tensor, _ out: Tensor) {
+            out.zero()
+            var lo = 0
+            while lo < D {
+                let hi = min(D, lo + blockRows)
+                fill(lo, hi)
+                BLAS.sgemm(transA: true, m: V, n: l, k: hi - lo, a: block.data, lda: V, b: m.data + lo * l, ldb: l, beta: 1, c: out.data, ldc: l, parallel: true)
+                lo = hi
+            }
+        }
+        let Y = Tensor(zeros: [D, l]), Z = Tensor(zeros: [V, l])
+        times(omega, Y)
+        orthonormalizeColumns(Y)
+        for _ in 0..<powerIterations {
+            transposeTimes(Y, Z)
+            orthonormalizeColumns(Z)
+            times(Z, Y)
+            orthonormalizeColumns(Y)
+        }
+        // B = Qᵀ A, kept as Bᵀ (V, l) = Aᵀ Q.
+        transposeTimes(Y, Z)
+        // B Bᵀ = Zᵀ Z (l, l) = W Λ Wᵀ; singular values √λ; U = Q W; V = Bᵀ W Σ⁻¹.
+        let G = Tensor(zeros: [l, l])
+        BLAS.sgemm(transA: true, m: l, n: l, k: V, a: Z.data, lda: l, b: Z.data, ldb: l, c: G.data, ldc: l, parallel: true)
+        let (eigenvalues, W) = symmetricEigen(G, n: l)
+        let kk = min(k, l)
+        let Wk = Tensor(zeros: [l, kk])
+        for i in 0..<l { for j in 0..<kk { Wk[i * kk + j] = W[i * l + j] } }
+        let sigma = (0..<kk).map { max(0, eigenvalues[$0]).squareRoot() }
+        let docVecs = Tensor(zeros: [D, kk]), termVecs = Tensor(zeros: [V, kk])
+        BLAS.sgemm(m: D, n: kk, k: l, a: Y.data, lda: l, b: Wk.data, ldb: kk, c: docVecs.data, ldc: kk, parallel: true)
+        BLAS.sgemm(m: V, n: kk, k: l, a: Z.data, lda: l, b: Wk.data, ldb: kk, c: termVecs.data, ldc: kk, parallel: true)
+        for i in 0..<D { for j in 0..<kk { docVecs[i * kk + j] *= sigma[j] } }
+        for i in 0..<V { for j in 0..<kk { termVecs[i * kk + j] /= max(sigma[j], 1e-12) } }
+        return LSA(documentVectors: docVecs, termVectors: termVecs, singularValues: sigma, idf: idf)
+    }
+
+    /// Orthonormalises the columns of a (rows, cols) matrix in place: Cholesky QR, twice
+    /// (CholeskyQR2), with the Gram matrix through sgemm.
+    static func orthonormalizeColumns(_ Y: Tensor) {
+        let n = Y.shape[0], c = Y.shape[1]
+        for _ in 0..<2 {
+            let G = Tensor(zeros: [c, c])
+            BLAS.sgemm(transA: true, m: c, n: c, k: n, a: Y.data, lda: c, b: Y.data, ldb: c, c: G.data, ldc: c, parallel: true)
+            // R = chol(G) in Double; then Y ← Y R⁻¹, row by row (a triangular solve).
+            var R = [Double](repeating: 0, count: c * c)
+            for i in 0..<c {
+                for j in 0...i {
+                    var s = Double(G[i * c + j])
+                    for p in 0..<j { s -= R[i * c + p] * R[j * c + p] }
+                    if i == j {
+                        R[i * c + i] = s > 1e-10 ? s.squareRoot() : 1e-5  // a rank-deficient column stays tiny
+                    } else {
+                        R[i * c + j] = s / R[j * c + j]
+                    }
+                }
+            }
+            // R here is lower-triangular L with G = L Lᵀ; Y ← Y L⁻ᵀ.
+            parallelFor(n, grain: 64) { rows in
+                var x = [Double](repeating: 0, count: c)
+                for r in rows {
+                    let y = Y.data + r * c
+                    for j in 0..<c {
+                        var s = Double(y[j])
+                        for p in 0..<j { s -= R[j * c + p] * x[p] }
+                        x[j] = s / R[j * c + j]
+                    }
+                    for j in 0..<c { y[j] = Float(x[j]) }
+                }
+            }
+        }
+    }
+
+    /// Eigen-decomposition of a symmetric (n, n) matrix by cyclic Jacobi rotations, in
+    /// Double. Returns eigenvalues in decreasing order and eigenvectors as the columns of
+    /// an (n, n) row-major matrix.
+    static func symmetricEigen(_ G: Tensor, n: Int) -> ([Float], [Float]) {
+        var a = (0..<(n * n)).map { Double(G[$0]) }
+        var v = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { v[i * n + i] = 1 }
+        for _ in 0..<60 {
+            var off = 0.0
+            for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { off += a[i * n + j] * a[i * n + j] } }
+            if off < 1e-22 { break }
+            for p in 0..<n {
+                for q in (p + 1)..<max(p + 1, n) {
+                    let apq = a[p * n + q]
+                    if abs(apq) < 1e-300 { continue }
+                    let theta = (a[q * n + q] - a[p * n + p]) / (2 * apq)
+                    let t = (theta >= 0 ? 1 : -1) / (abs(theta) + (theta * theta + 1).squareRoot())
+                    let cs = 1 / (t * t + 1).squareRoot(), sn = t * cs
+                    for k in 0..<n {
+                        let akp = a[k * n + p], akq = a[k * n + q]
+                        a[k * n + p] = cs * akp - sn * akq
+                        a[k * n + q] = sn * akp + cs * akq
+                    }
+                    for k in 0..<n {
+                        let apk = a[p * n + k], aqk = a[q * n + k]
+                        a[p * n + k] = cs * apk - sn * aqk
+                        a[q * n + k] = sn * apk + cs * aqk
+                    }
+                    for k in 0..<n {
+                        let vkp = v[k * n + p], vkq = v[k * n + q]
+                        v[k * n + p] = cs * vkp - sn * vkq
+                        v[k * n + q] = sn * vkp + cs * vkq
+                    }
+                }
+            }
+        }
+        let order = (0..<n).sorted { a[$0 * n + $0] != a[$1 * n + $1] ? a[$0 * n + $0] > a[$1 * n + $1] : $0 < $1 }
+        let values = order.map { Float(a[$0 * n + $0]) }
+        var vectors = [Float](repeating: 0, count: n * n)
+        for (newCol, old) in order.enumerated() { for r in 0..<n { vectors[r * n + newCol] = Float(v[r * n + old]) } }
+        return (values, vectors)
+    }
+}

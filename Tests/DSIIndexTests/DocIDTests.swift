@@ -1,0 +1,97 @@
+import DSIIndex
+import DSITensor
+import Foundation
+import Testing
+
+/// Two topics with distinct vocabularies, `perTopic` documents each, as token lists.
+func twoTopicDocs(perTopic: Int, seed: UInt64 = 1) -> [[Int32]] {
+    var rng = SeededRNG(seed: seed)
+    return (0..<(2 * perTopic)).map { i in
+        let base: Int32 = i % 2 == 0 ? 10 : 40  // topic A uses tokens 10..<40, topic B 40..<70
+        return (0..<30).map { _ in base + Int32(rng.int(below: 30)) }
+    }
+}
+
+@Suite("LSA and docids")
+struct DocIDTests {
+    @Test("at full rank the SVD reconstructs the TF-IDF matrix")
+    func exactReconstruction() {
+        let docs = twoTopicDocs(perTopic: 6)
+        let V = 72
+        let lsa = LSA.fit(documents: docs, vocabulary: V, dimensions: 12, oversample: 0, powerIterations: 2, seed: 3, blockRows: 5)
+        let (rows, _) = LSA.tfidf(docs, vocabulary: V)
+        let k = lsa.dimensions
+        #expect(zip(lsa.singularValues, lsa.singularValues.dropFirst()).allSatisfy { $0 >= $1 })
+        var worst: Float = 0
+        for d in 0..<docs.count {
+            var dense = [Float](repeating: 0, count: V)
+            for (t, w) in rows[d] { dense[Int(t)] = w }
+            for t in 0..<V {
+                var s: Float = 0
+                for j in 0..<k { s += lsa.documentVectors[d * k + j] * lsa.termVectors[t * k + j] }
+                worst = max(worst, abs(s - dense[t]))
+            }
+        }
+        #expect(worst < 1e-3, "largest reconstruction error \(worst)")
+    }
+
+    @Test("documents of one topic are closer to each other than to the other topic")
+    func topics() {
+        let docs = twoTopicDocs(perTopic: 40)
+        let lsa = LSA.fit(documents: docs, vocabulary: 80, dimensions: 8, seed: 1)
+        let k = lsa.dimensions
+        func cos(_ a: Int, _ b: Int) -> Float {
+            var d: Float = 0, na: Float = 0, nb: Float = 0
+            for j in 0..<k {
+                let x = lsa.documentVectors[a * k + j], y = lsa.documentVectors[b * k + j]
+                d += x * y; na += x * x; nb += y * y
+            }
+            return d / (na * nb).squareRoot()
+        }
+        var same: Float = 0, cross: Float = 0
+        for i in 0..<20 { same += cos(2 * i, 2 * i + 2); cross += cos(2 * i, 2 * i + 1) }
+        #expect(same / 20 > cross / 20 + 0.3, "same-topic \(same / 20), cross-topic \(cross / 20)")
+    }
+
+    @Test("semantic docids are valid, unique, prefix-free, deterministic, and follow topics")
+    func semantic() {
+        let docs = twoTopicDocs(perTopic: 150)
+        let lsa = LSA.fit(documents: docs, vocabulary: 80, dimensions: 8, seed: 1)
+        let ids = docs.indices.map { "doc\($0)" }
+        let a = DocIDAssigner.semantic(ids, vectors: lsa.documentVectors, branching: 4, leafSize: 20, seed: 5)
+        let b = DocIDAssigner.semantic(ids, vectors: lsa.documentVectors, branching: 4, leafSize: 20, seed: 5)
+        #expect(a == b)
+        let texts = docs.indices.map { a.text($0) }
+        #expect(Set(texts).count == docs.count)
+        #expect(a.docids.allSatisfy { $0.allSatisfy { (0...9).contains($0) } })
+        let sorted = texts.sorted()
+        for (x, y) in zip(sorted, sorted.dropFirst()) { #expect(!y.hasPrefix(x), "\(x) is a prefix of \(y)") }
+        // The first split separates the two topics almost perfectly.
+        var agree = 0
+        for i in stride(from: 0, to: docs.count, by: 2) where a.docids[i].first == a.docids[0].first { agree += 1 }
+        var crossAgree = 0
+        for i in stride(from: 1, to: docs.count, by: 2) where a.docids[i].first == a.docids[0].first { crossAgree += 1 }
+        #expect(agree > 100 && crossAgree < 20, "topic A in A's branch: \(agree)/150, topic B: \(crossAgree)/150")
+        // A leaf never holds more than leafSize documents.
+        let leaves = Dictionary(grouping: docs.indices) { a.docids[$0].dropLast(2) }
+        #expect(leaves.values.allSatisfy { $0.count <= 20 })
+    }
+
+    @Test("atomic and naive docids; docids.tsv round-trips and bad lines are named")
+    func otherSchemes() throws {
+        let atomic = DocIDAssigner.atomic(["x", "y", "z"])
+        #expect(atomic.docids == [[0], [1], [2]] && atomic.text(2) == "#2")
+        let numeric = DocIDAssigner.naive(["4983", "5836", "7"], seed: 1)
+        #expect(numeric.docids == [[4, 9, 8, 3], [5, 8, 3, 6], [7]])
+        let named = DocIDAssigner.naive(["alpha", "beta", "gamma", "007"], seed: 1)
+        #expect(Set(named.docids).count == 4 && Set(named.docids.map(\.count)).count == 1)
+        #expect(named == DocIDAssigner.naive(["alpha", "beta", "gamma", "007"], seed: 1))
+        #expect(named != DocIDAssigner.naive(["alpha", "beta", "gamma", "007"], seed: 2))
+        for a in [atomic, numeric, named] {
+            #expect(try DocIDAssignment.parse(tsv: a.tsv(), scheme: a.scheme, path: "docids.tsv") == a)
+        }
+        #expect(throws: InputError(file: "docids.tsv", line: 2, "field \"docid\": \"12a\" is not a naive docid")) {
+            _ = try DocIDAssignment.parse(tsv: "corpus-id\tdocid\nx\t12a\n", scheme: .naive, path: "docids.tsv")
+        }
+    }
+}
