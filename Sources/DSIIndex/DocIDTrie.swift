@@ -1,0 +1,83 @@
+/// The decoder's vocabulary for docids: PAD, BOS, EOS, then one token per docid symbol
+/// (digit d → 3 + d; atomic document i → 3 + i).
+public enum TargetVocabulary {
+    public static let pad: Int32 = 0, bos: Int32 = 1, eos: Int32 = 2, offset: Int32 = 3
+
+    public static func size(for a: DocIDAssignment) -> Int {
+        Int(offset) + (a.scheme == .atomic ? a.docids.count : 10)
+    }
+
+    /// Decoder tokens of a docid (without BOS, with EOS).
+    public static func target(_ docid: [Int32]) -> [Int32] { docid.map { $0 + offset } + [eos] }
+}
+
+/// The prefix trie of all docids (as decoder tokens), with an end marker (EOS), after
+/// GENRE's trie: `allowedNext(prefix)` gives the tokens that may follow; an unknown
+/// prefix gives nothing. Nodes live in flat arrays (children as sorted (token, node)
+/// pairs), so a trie of many docids stays compact.
+public struct DocIDTrie: Sendable {
+    private var children: [[(token: Int32, node: Int32)]] = [[]]
+    /// Document index per node whose path is a complete docid (followed by EOS).
+    private var terminal: [Int32] = [-1]
+
+    public init() {}
+
+    public init(_ a: DocIDAssignment) {
+        for (i, d) in a.docids.enumerated() { insert(TargetVocabulary.target(d).dropLast(), document: i) }
+    }
+
+    public var nodeCount: Int { children.count }
+
+    /// Adds a docid (decoder tokens, without EOS) for `document`. Returns false when the
+    /// docid is already present.
+    @discardableResult
+    public mutating func insert(_ tokens: some Collection<Int32>, document: Int) -> Bool {
+        var node = 0
+        for t in tokens {
+            if let next = child(node, t) {
+                node = next
+            } else {
+                let new = Int32(children.count)
+                children.append([])
+                terminal.append(-1)
+                let pos = children[node].firstIndex { $0.token > t } ?? children[node].count
+                children[node].insert((t, new), at: pos)
+                node = Int(new)
+            }
+        }
+        if terminal[node] >= 0 { return false }
+        terminal[node] = Int32(document)
+        return true
+    }
+
+    @inline(__always) func child(_ node: Int, _ t: Int32) -> Int? {
+        for c in children[node] where c.token == t { return Int(c.node) }
+        return nil
+    }
+
+    /// The node reached by `prefix`, or nil when no docid starts with it.
+    public func node(for prefix: some Collection<Int32>) -> Int? {
+        var n = 0
+        for t in prefix {
+            guard let next = child(n, t) else { return nil }
+            n = next
+        }
+        return n
+    }
+
+    /// Tokens allowed after `prefix` (EOS where a docid ends there), in increasing order.
+    public func allowedNext(_ prefix: some Collection<Int32>) -> [Int32] {
+        guard let n = node(for: prefix) else { return [] }
+        return allowed(at: n)
+    }
+
+    public func allowed(at node: Int) -> [Int32] {
+        (terminal[node] >= 0 ? [TargetVocabulary.eos] : []) + children[node].map(\.token)
+    }
+
+    /// The next node after `token` from `node` (nil for EOS or an unknown token).
+    public func step(_ node: Int, _ token: Int32) -> Int? { child(node, token) }
+
+    /// The document whose docid ends at `node`, if any.
+    public func document(at node: Int) -> Int? { terminal[node] >= 0 ? Int(terminal[node]) : nil }
+}

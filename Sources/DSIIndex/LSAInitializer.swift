@@ -1,0 +1,60 @@
+import DSIModel
+import DSITensor
+import DSIText
+
+/// Corpus-derived initialisation (`--init lsa`): the untrained model starts as a
+/// bag-of-words retriever.
+///
+/// - Source token embeddings: the tokens' LSA term vectors times idf, scaled to unit RMS
+///   after the model's √d embedding scale.
+/// - Residual branches' output projections near zero, except the first decoder layer's
+///   cross-attention: its query/key start at zero (uniform attention = mean pooling of
+///   the memory) and its value/output projections at the identity, so the decoder's first
+///   state is the mean of the query's token vectors.
+/// - Atomic docids: each document's output row is its LSA vector, normalised, times
+///   `temperature`, so the first logits are cosine similarities between the query and
+///   every document.
+public enum LSAInitializer {
+    public static func apply(_ lsa: LSA, to model: Seq2Seq, docids: DocIDAssignment, temperature: Float) {
+        let c = model.config, C = c.dModel, k = min(lsa.dimensions, C)
+        let p = model.params
+        // Source embeddings.
+        let emb = p.tensor("encoder.embed_tokens.weight")
+        emb.zero()
+        var sq: Double = 0, rows = 0
+        for t in Int(Tokenizer.specials.count)..<min(c.sourceVocab, lsa.termVectors.shape[0]) {
+            for j in 0..<k { emb[t * C + j] = lsa.termVectors[t * lsa.dimensions + j] * lsa.idf[t] }
+            for j in 0..<k { sq += Double(emb[t * C + j] * emb[t * C + j]) }
+            rows += 1
+        }
+        let rms = Float((sq / Double(max(1, rows * C))).squareRoot())
+        let scale = rms > 0 ? 1 / (rms * Float(C).squareRoot()) : 1
+        for i in 0..<emb.count { emb[i] *= scale }
+        // Residual outputs near zero.
+        for e in p.entries where e.name.hasSuffix("attn.out.weight") || e.name.hasSuffix("ffn.fc2.weight") {
+            let t = p.tensor(e.name)
+            for i in 0..<t.count { t[i] *= 0.01 }
+        }
+        // First decoder layer's cross-attention: mean pooling passed through.
+        let q = p.tensor("decoder.layers.0.cross_attn.q.weight"), kv = p.tensor("decoder.layers.0.cross_attn.kv.weight")
+        let out = p.tensor("decoder.layers.0.cross_attn.out.weight")
+        q.zero()
+        for i in 0..<(C * C) { kv[i] = 0 }  // key rows
+        for i in 0..<C {
+            for j in 0..<C { kv[(C + i) * C + j] = i == j ? 1 : 0 }  // value rows
+            for j in 0..<C { out[i * C + j] = i == j ? 1 : 0 }
+        }
+        p.tensor("decoder.embed_tokens.weight").zero()
+        // Atomic docids: output rows from document vectors.
+        if docids.scheme == .atomic {
+            let head = p.tensor("lm_head.weight")
+            for (d, tokens) in docids.docids.enumerated() {
+                let row = Int(TargetVocabulary.offset + tokens[0])
+                var n: Float = 0
+                for j in 0..<k { n += lsa.documentVectors[d * lsa.dimensions + j] * lsa.documentVectors[d * lsa.dimensions + j] }
+                let inv = n > 0 ? temperature / n.squareRoot() : 0
+                for j in 0..<C { head[row * C + j] = j < k ? lsa.documentVectors[d * lsa.dimensions + j] * inv : 0 }
+            }
+        }
+    }
+}

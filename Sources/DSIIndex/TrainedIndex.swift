@@ -1,0 +1,101 @@
+import DSIModel
+import DSITensor
+import DSIText
+import Foundation
+
+/// A trained DSI: tokenizer, docids and their trie, the encoder-decoder and its
+/// optimizer state: everything a checkpoint directory holds.
+public final class TrainedIndex: @unchecked Sendable {
+    public let options: TrainingOptions
+    public let tokenizer: Tokenizer
+    public let docids: DocIDAssignment
+    public let trie: DocIDTrie
+    public let model: Seq2Seq
+    public var optimizer: AdamW
+    /// Completed training steps and the wall time they took.
+    public var step: Int
+    public var trainingSeconds: Double
+    public let corpusFingerprint: String
+
+    public init(options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, model: Seq2Seq, optimizer: AdamW, step: Int, trainingSeconds: Double, corpusFingerprint: String) {
+        self.options = options; self.tokenizer = tokenizer; self.docids = docids
+        self.trie = DocIDTrie(docids); self.model = model; self.optimizer = optimizer
+        self.step = step; self.trainingSeconds = trainingSeconds; self.corpusFingerprint = corpusFingerprint
+    }
+
+    /// Source tokens of a query or view, cut to the model's source length.
+    public func encode(_ text: String) -> [Int32] { Array(tokenizer.encode(text).prefix(model.config.sourceLength)) }
+
+    /// Ranked documents (corpus positions) for each query text.
+    public func search(_ queries: [String], beam: Int = 10, topK: Int = 10, batch: Int = 32) throws -> [[ConstrainedBeamSearch.Hit]] {
+        let searcher = ConstrainedBeamSearch(model: model, trie: trie, beam: beam, topK: min(topK, beam))
+        var out: [[ConstrainedBeamSearch.Hit]] = []
+        var i = 0
+        while i < queries.count {
+            let chunk = queries[i..<min(queries.count, i + batch)].map { encode($0) }
+            out += try searcher.search(chunk.map { $0.isEmpty ? [Tokenizer.unk] : $0 })
+            i += batch
+        }
+        return out
+    }
+
+    // MARK: - Checkpoint files
+
+    struct ConfigFile: Codable {
+        var model: ModelConfig
+        var training: TrainingOptions
+        var docidScheme: DocIDScheme
+        var targetVocabulary: Int
+    }
+
+    struct StateFile: Codable {
+        var step: Int
+        var trainingSeconds: Double
+    }
+
+    /// Writes the checkpoint directory atomically (see `Checkpoint.write`).
+    public func save(to directory: String, corpusDirectory: String, counts: [String: Int]) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let config = ConfigFile(model: model.config, training: options, docidScheme: docids.scheme, targetVocabulary: model.config.targetVocab)
+        let files: [String: Data] = [
+            "config.json": try enc.encode(config),
+            "model.safetensors": try model.safetensorsData(metadata: ["format": "swift-dsi", "step": String(step)]),
+            "optimizer.safetensors": try model.optimizerData(optimizer),
+            "tokenizer.json": try tokenizer.jsonData(),
+            "docids.tsv": Data(docids.tsv().utf8),
+            "state.json": try enc.encode(StateFile(step: step, trainingSeconds: trainingSeconds)),
+        ]
+        var c = counts
+        c["documents"] = docids.corpusIDs.count
+        c["steps"] = step
+        c["parameters"] = model.params.parameterCount
+        try Checkpoint.write(to: directory, files: files, corpusFingerprint: corpusFingerprint, corpusDirectory: corpusDirectory,
+                             counts: c, configuration: ["preset": options.preset.rawValue, "docids": docids.scheme.rawValue,
+                                                        "init": options.initMode.rawValue, "seed": String(options.seed)])
+    }
+
+    /// Loads and verifies a checkpoint directory.
+    public static func load(from directory: String) throws -> TrainedIndex {
+        let (manifest, files) = try Checkpoint.read(from: directory)
+        func need(_ name: String) throws -> Data {
+            guard let d = files[name] else { throw Checkpoint.Error(path: directory + "/" + name, message: "missing from the checkpoint's manifest") }
+            return d
+        }
+        let config: ConfigFile
+        do { config = try JSONDecoder().decode(ConfigFile.self, from: try need("config.json")) } catch {
+            throw Checkpoint.Error(path: directory + "/config.json", message: "unreadable (\(error))")
+        }
+        let tokenizer = try Tokenizer.load(data: try need("tokenizer.json"), path: directory + "/tokenizer.json")
+        let docids = try DocIDAssignment.parse(tsv: String(decoding: try need("docids.tsv"), as: UTF8.self), scheme: config.docidScheme, path: directory + "/docids.tsv")
+        let model = try Seq2Seq(config: config.model)
+        try model.loadSafetensors(try need("model.safetensors"), path: directory + "/model.safetensors")
+        let optimizer = try model.loadOptimizer(try need("optimizer.safetensors"), path: directory + "/optimizer.safetensors")
+        let state = try JSONDecoder().decode(StateFile.self, from: try need("state.json"))
+        guard tokenizer.count == config.model.sourceVocab, TargetVocabulary.size(for: docids) == config.model.targetVocab else {
+            throw Checkpoint.Error(path: directory, message: "tokenizer, docids and model sizes disagree")
+        }
+        return TrainedIndex(options: config.training, tokenizer: tokenizer, docids: docids, model: model, optimizer: optimizer,
+                            step: state.step, trainingSeconds: state.trainingSeconds, corpusFingerprint: manifest.corpusFingerprint ?? "")
+    }
+}

@@ -1,0 +1,68 @@
+import DSIModel
+
+/// Model sizes: `small` is the reference configuration.
+public enum Preset: String, Codable, Sendable, CaseIterable {
+    case tiny, small, base
+
+    public func modelConfig(sourceVocab: Int, sourceLength: Int, targetVocab: Int, targetLength: Int, dropout: Float) -> ModelConfig {
+        let (d, h, f, l): (Int, Int, Int, Int) = switch self {
+        case .tiny: (128, 4, 512, 2)
+        case .small: (256, 4, 1024, 4)
+        case .base: (512, 8, 2048, 6)
+        }
+        return ModelConfig(dModel: d, heads: h, ff: f, encoderLayers: l, decoderLayers: l, sourceVocab: sourceVocab,
+                           sourceLength: sourceLength, targetVocab: targetVocab, targetLength: targetLength, dropout: dropout)
+    }
+
+    public var learningRate: Float {
+        switch self {
+        case .tiny: 1e-3
+        case .small: 5e-4
+        case .base: 3e-4
+        }
+    }
+}
+
+public enum InitMode: String, Codable, Sendable, CaseIterable { case lsa, random }
+
+/// Everything that decides what `dsi train` computes (saved in config.json; `--resume`
+/// requires the same values, except the budget).
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    public var preset: Preset = .small
+    public var docids: DocIDScheme = .semantic
+    public var initMode: InitMode = .lsa
+    public var seed: UInt64 = 0
+    public var batchSize = 64
+    public var learningRate: Float? = nil
+    public var warmupFraction: Float = 0.05
+    public var labelSmoothing: Float = 0.1
+    public var dropout: Float = 0.1
+    public var weightDecay: Float = 0.01
+    /// Source tokens per example (the DSI paper found 32 best for indexing views).
+    public var sourceLength = 64
+    public var viewLength = 32
+    /// Random spans per document per epoch (besides the leading tokens, title and key terms).
+    public var spansPerDocument = 3
+    /// Times each labelled train query appears per epoch.
+    public var queryRepeats = 2
+    public var keyTerms = 24
+    /// Share of train queries held out as the dev split (by a hash of the query id).
+    public var devFraction: Double = 0.1
+    public var vocabSize = 8192
+    public var lsaDimensions = 256
+    public var branching = 10
+    public var leafSize = 100
+    /// Output-row scale of the LSA initialisation (logit temperature).
+    public var lsaTemperature: Float = 8
+
+    public init() {}
+
+    public var effectiveLearningRate: Float { learningRate ?? preset.learningRate }
+}
+
+/// How long to train: steps, epochs, or minutes of wall time.
+public enum TrainingBudget: Sendable, Equatable, Codable {
+    case steps(Int)
+    case epochs(Double)
+    case minutes(Double)
+}

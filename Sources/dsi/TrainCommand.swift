@@ -1,0 +1,79 @@
+import ArgumentParser
+import DSIIndex
+import DSIModel
+import DSIText
+import Foundation
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Index a corpus: train a DSI model that maps its documents' text to their docids.")
+
+    @Option(help: "Corpus directory (BEIR layout: corpus.jsonl, queries.jsonl, qrels/train.tsv).") var corpus: String
+    @Option(help: "Checkpoint directory to write (default: Checkpoints/<corpus name>).") var output: String?
+    @Option(help: "Model size: tiny, small (the reference configuration) or base.") var preset: String = "small"
+    @Option(help: "Docid scheme: semantic, atomic or naive.") var docids: String = "semantic"
+    @Option(name: .customLong("init"), help: "Initialisation: lsa (from the corpus) or random.") var initMode: String = "lsa"
+    @Option(help: "Train for this many steps.") var steps: Int?
+    @Option(help: "Train for this many epochs.") var epochs: Double?
+    @Option(help: "Train for this many minutes of wall time.") var timeBudget: Double?
+    @Option(help: "Random seed (data order, dropout, initialisation, docids).") var seed: UInt64 = 0
+    @Option(help: "Batch size.") var batchSize: Int = 64
+    @Option(help: "Peak learning rate (default: the preset's).") var lr: Float?
+    @Option(help: "Evaluate on dev and write the checkpoint every N steps.") var evalEvery: Int = 500
+    @Flag(help: "Continue the checkpoint at --output (same corpus and options) with its optimizer state.") var resume = false
+    @Flag(help: "Print one JSON object (progress still goes to stderr).") var json = false
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        let budgets = [steps != nil, epochs != nil, timeBudget != nil].filter { $0 }.count
+        guard budgets <= 1 else { throw ValidationError("give at most one of --steps, --epochs, --time-budget") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
+        if let epochs, !(epochs > 0) { throw ValidationError("--epochs must be positive") }
+        if let timeBudget, !(timeBudget > 0) { throw ValidationError("--time-budget must be positive (minutes)") }
+        guard batchSize >= 1, evalEvery >= 1 else { throw ValidationError("--batch-size and --eval-every must be positive") }
+    }
+
+    func run() throws {
+        try compute.apply()
+        guard let presetValue = Preset(rawValue: preset) else { throw ValidationError("--preset must be one of tiny, small, base; got '\(preset)'") }
+        guard let scheme = DocIDScheme(rawValue: docids) else { throw ValidationError("--docids must be one of semantic, atomic, naive; got '\(docids)'") }
+        guard let initValue = InitMode(rawValue: initMode) else { throw ValidationError("--init must be lsa or random; got '\(initMode)'") }
+        let budget: TrainingBudget = if let steps { .steps(steps) } else if let timeBudget { .minutes(timeBudget) } else { .epochs(epochs ?? 20) }
+        let out = output ?? "Checkpoints/" + URL(fileURLWithPath: corpus).standardizedFileURL.lastPathComponent
+        let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+
+        let c = try Corpus(directory: corpus)
+        guard let fingerprint = SHA256Digest.hex(file: (corpus as NSString).appendingPathComponent("corpus.jsonl")) else {
+            throw ValidationError("cannot read \(corpus)/corpus.jsonl")
+        }
+        var options = TrainingOptions()
+        options.preset = presetValue; options.docids = scheme; options.initMode = initValue
+        options.seed = seed; options.batchSize = batchSize; options.learningRate = lr
+
+        let index: TrainedIndex
+        let trainer: Trainer
+        if resume {
+            index = try TrainedIndex.load(from: out)
+            guard index.corpusFingerprint == fingerprint else {
+                throw ValidationError("\(out) was trained on another corpus.jsonl (fingerprint differs); train afresh without --resume")
+            }
+            guard index.options == options else {
+                throw ValidationError("\(out) was trained with other options (\(index.options.preset.rawValue), \(index.options.docids.rawValue), init \(index.options.initMode.rawValue), seed \(index.options.seed)); pass the same ones to --resume")
+            }
+            trainer = try Trainer(corpus: c, options: options, tokenizer: index.tokenizer, fitLSA: false, log: log)
+            log("resuming \(out) at step \(index.step)")
+        } else {
+            trainer = try Trainer(corpus: c, options: options, log: log)
+            index = try trainer.makeIndex(corpusFingerprint: fingerprint)
+        }
+        let report = try trainer.train(index, budget: budget, output: out, evalEvery: evalEvery)
+        if json {
+            print(String(data: try JSONSerialization.data(withJSONObject: report.json, options: [.sortedKeys]), encoding: .utf8)!)
+        } else {
+            print(String(format: "trained %d documents (%d examples per epoch) for %d steps in %.1f s; loss %.4f; dev hits@1 %.3f, hits@10 %.3f (%d queries); %d qrels skipped",
+                         report.documents, report.examples, report.steps, report.seconds, report.loss, report.devHits1, report.devHits10, report.devQueries, report.skippedQrels))
+            print("checkpoint: \(out)")
+        }
+    }
+}
