@@ -213,7 +213,9 @@ public final class Trainer {
 
     /// Trains `index` within `budget`, evaluating on dev and writing the checkpoint to
     /// `output` every `evalEvery` steps and at the end.
-    public func train(_ index: TrainedIndex, budget: TrainingBudget, output: String, evalEvery: Int = 500, logEvery: Int = 50) throws -> TrainReport {
+    /// `stopAt` ends the run early at that step, with a checkpoint, as an interruption would
+    /// (the schedule still follows `budget`).
+    public func train(_ index: TrainedIndex, budget: TrainingBudget, output: String, evalEvery: Int = 500, logEvery: Int = 50, stopAt: Int? = nil) throws -> TrainReport {
         let model = index.model
         let config = model.config
         let spe = (examplesPerEpoch + options.batchSize - 1) / options.batchSize
@@ -245,7 +247,7 @@ public final class Trainer {
             if let totalSteps { return Double(index.step) / Double(max(1, totalSteps)) }
             return elapsed() / max(1, budgetSeconds!)
         }
-        func done() -> Bool { progress() >= 1 }
+        func done() -> Bool { progress() >= 1 || (stopAt.map { index.step >= $0 } ?? false) }
         func checkpoint() throws {
             dev = try evaluateDev(index)
             index.trainingSeconds = elapsed()

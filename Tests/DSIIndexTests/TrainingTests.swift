@@ -1,0 +1,159 @@
+import DSIIndex
+import DSIModel
+import DSITensor
+import DSIText
+import Foundation
+import Testing
+
+/// A small synthetic corpus: each document about one made-up subject, with two train
+/// queries and one test query per document.
+func syntheticCorpus(documents n: Int = 24) throws -> String {
+    let subjects = ["apple", "river", "quartz", "violin", "glacier", "pepper", "comet", "falcon", "cedar", "copper",
+                    "lantern", "orchid", "tundra", "magnet", "saffron", "beetle", "harbor", "nickel", "walnut", "cobalt",
+                    "meadow", "sparrow", "basalt", "cactus", "dolphin", "ember", "fjord", "garnet", "hazel", "iris"]
+    var corpus = "", queries = "", train = "query-id\tcorpus-id\tscore\n", test = "query-id\tcorpus-id\tscore\n"
+    for i in 0..<n {
+        let s = subjects[i % subjects.count] + (i >= subjects.count ? "\(i)" : "")
+        corpus += "{\"id\": \"doc\(i)\", \"title\": \"All about the \(s)\", \"text\": \"The \(s) is described here. Facts on \(s) and more \(s) details follow; the \(s) matters.\"}\n"
+        queries += "{\"id\": \"q\(i)a\", \"text\": \"what is a \(s)\"}\n{\"id\": \"q\(i)b\", \"text\": \"\(s) facts\"}\n{\"id\": \"q\(i)c\", \"text\": \"tell me about \(s)\"}\n"
+        train += "q\(i)a\tdoc\(i)\t1\nq\(i)b\tdoc\(i)\t1\n"
+        test += "q\(i)c\tdoc\(i)\t1\n"
+    }
+    return try makeCorpus(corpus: corpus, queries: queries, qrels: ["train": train, "test": test])
+}
+
+func testOptions(_ scheme: DocIDScheme = .semantic) -> TrainingOptions {
+    var o = TrainingOptions()
+    o.preset = .tiny; o.docids = scheme; o.batchSize = 16; o.vocabSize = 300; o.lsaDimensions = 16
+    o.branching = 3; o.leafSize = 4; o.sourceLength = 24; o.viewLength = 12; o.seed = 7
+    return o
+}
+
+@Suite("docid trie and constrained beam search")
+struct SearchTests {
+    @Test("the trie allows exactly the continuations of known docids")
+    func trie() {
+        var t = DocIDTrie()
+        let inserted = [t.insert([3, 4, 5], document: 0), t.insert([3, 4], document: 1), t.insert([3, 7], document: 2), t.insert([3, 4], document: 9)]
+        #expect(inserted == [true, true, true, false])
+        #expect(t.allowedNext([]) == [3])
+        #expect(t.allowedNext([3]) == [4, 7])
+        #expect(t.allowedNext([3, 4]) == [TargetVocabulary.eos, 5])
+        #expect(t.allowedNext([3, 4, 5]) == [TargetVocabulary.eos])
+        #expect(t.allowedNext([9]).isEmpty && t.allowedNext([3, 4, 5, 6]).isEmpty)
+        #expect(t.document(at: t.node(for: [3, 7])!) == 2)
+    }
+
+    @Test("with a beam as large as the docid set, beam search returns the exhaustive top k with equal scores")
+    func exhaustive() throws {
+        // Variable-length naive docids, so docids finish at different steps.
+        let ids = ["5", "12", "17", "123", "130", "2", "29", "290", "31", "8", "88", "801"]
+        let a = DocIDAssigner.naive(ids, seed: 0)
+        let config = ModelConfig(dModel: 16, heads: 2, ff: 32, encoderLayers: 1, decoderLayers: 2, sourceVocab: 20, sourceLength: 6,
+                                 targetVocab: TargetVocabulary.size(for: a), targetLength: a.maxLength + 1)
+        let model = try Seq2Seq(config: config, seed: 4)
+        var rng = SeededRNG(seed: 9)
+        for e in model.params.entries where e.shape.count >= 2 {
+            let p = model.params.values.data + e.offset
+            for i in 0..<e.count { p[i] = rng.normal() * 0.4 }
+        }
+        let trie = DocIDTrie(a)
+        let sources: [[Int32]] = [[5, 6, 7], [11, 3, 9, 2, 4], [8]]
+        let hits = try ConstrainedBeamSearch(model: model, trie: trie, beam: ids.count, topK: 5).search(sources)
+        for (q, src) in sources.enumerated() {
+            // Exhaustive: the log-probability of every docid under teacher forcing.
+            let T = config.targetLength
+            var tin: [Int32] = [], tout: [Int32] = []
+            for d in a.docids {
+                let target = TargetVocabulary.target(d)
+                for t in 0..<T {
+                    tin.append(t == 0 ? TargetVocabulary.bos : (t - 1 < target.count ? target[t - 1] : 0))
+                    tout.append(t < target.count ? target[t] : Seq2Seq.ignoreIndex)
+                }
+            }
+            let n = a.docids.count
+            let batch = Seq2SeqBatch(B: n, S: src.count, T: T, source: Array((0..<n).map { _ in src }.joined()),
+                                     sourceMask: [Float](repeating: 1, count: n * src.count), targetIn: tin, targetOut: tout)
+            let ws = Workspace()
+            var r = SeededRNG(seed: 0)
+            _ = try model.forward(batch, workspace: ws, training: false, rng: &r)
+            let logits = Array(ws.lastLogits), V = config.targetVocab
+            var scores: [(Int, Float)] = []
+            for d in 0..<n {
+                var s: Float = 0
+                for t in 0..<T where tout[d * T + t] != Seq2Seq.ignoreIndex {
+                    let row = Array(logits[((d * T + t) * V)..<((d * T + t + 1) * V)])
+                    let mx = row.max()!
+                    let lse = mx + log(row.reduce(0) { $0 + exp($1 - mx) })
+                    s += row[Int(tout[d * T + t])] - lse
+                }
+                scores.append((d, s))
+            }
+            scores.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+            #expect(hits[q].map(\.document) == scores.prefix(5).map(\.0), "query \(q)")
+            for (h, s) in zip(hits[q], scores) { #expect(abs(h.score - s.1) < 1e-4) }
+            #expect(Set(hits[q].map(\.document)).count == hits[q].count)
+        }
+    }
+}
+
+@Suite("training")
+struct TrainingTests {
+    @Test("the dev split is a stable function of the query id")
+    func devSplit() {
+        let ids = (0..<2000).map { "query-\($0)" }
+        let dev = ids.filter { Trainer.isDev($0, fraction: 0.1) }
+        #expect(dev.count > 150 && dev.count < 250)
+        #expect(dev == ids.filter { Trainer.isDev($0, fraction: 0.1) })
+    }
+
+    @Test("training data: every document has its views; epochs differ; a seed repeats")
+    func examples() throws {
+        let c = try Corpus(directory: try syntheticCorpus())
+        let t = try Trainer(corpus: c, options: testOptions())
+        let e0 = t.examples(epoch: 0), again = t.examples(epoch: 0), e1 = t.examples(epoch: 1)
+        #expect(e0 == again && e0 != e1)
+        #expect(Set(e0.map(\.document)) == Set(c.documents.indices))
+        #expect(e0.allSatisfy { !$0.source.isEmpty && $0.source.count <= 24 })
+        #expect(t.trainPairs.count + t.devQueries.count == 48 && !t.devQueries.isEmpty)
+    }
+
+    @Test("an interrupted run resumed from its checkpoint ends bit-identical to an uninterrupted one")
+    func resumeEquivalence() throws {
+        let dir = try syntheticCorpus()
+        let c = try Corpus(directory: dir)
+        let opts = testOptions(.atomic)
+        let straightOut = tempPath("straight"), resumedOut = tempPath("resumed")
+        let t1 = try Trainer(corpus: c, options: opts)
+        let straight = try t1.makeIndex(corpusFingerprint: "f")
+        _ = try t1.train(straight, budget: .steps(10), output: straightOut, evalEvery: 100)
+
+        let t2 = try Trainer(corpus: c, options: opts)
+        let first = try t2.makeIndex(corpusFingerprint: "f")
+        _ = try t2.train(first, budget: .steps(10), output: resumedOut, evalEvery: 100, stopAt: 4)
+        let reloaded = try TrainedIndex.load(from: resumedOut)
+        #expect(reloaded.step == 4)
+        let t3 = try Trainer(corpus: c, options: opts, tokenizer: reloaded.tokenizer, fitLSA: false)
+        _ = try t3.train(reloaded, budget: .steps(10), output: resumedOut, evalEvery: 100)
+        #expect(reloaded.step == 10)
+        #expect(reloaded.model.params.values.toArray() == straight.model.params.values.toArray())
+        #expect(reloaded.optimizer.step == straight.optimizer.step)
+    }
+
+    @Test("a saved index loads with the same docids, tokenizer and answers")
+    func indexRoundTrip() throws {
+        let c = try Corpus(directory: try syntheticCorpus())
+        let t = try Trainer(corpus: c, options: testOptions())
+        let index = try t.makeIndex(corpusFingerprint: "abc")
+        let out = tempPath("index")
+        _ = try t.train(index, budget: .steps(3), output: out, evalEvery: 100)
+        let back = try TrainedIndex.load(from: out)
+        #expect(back.docids == index.docids && back.corpusFingerprint == "abc")
+        #expect(try back.tokenizer.jsonData() == index.tokenizer.jsonData())
+        let qs = ["what is a comet", "cedar facts"]
+        #expect(try back.search(qs) == index.search(qs))
+        for hits in try back.search(qs) {
+            #expect(hits.count == 10 && Set(hits.map(\.document)).count == 10)
+        }
+    }
+}
