@@ -55,9 +55,9 @@ public enum BLAS {
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int,
-        parallel: Bool
+        parallel: Bool, threads: Int? = nil
     ) {
-        let threads = Threads.count
+        let threads = threads ?? Threads.count
         let work = Double(m) * Double(n) * Double(k)
         if !parallel || threads == 1 || work < 262_144 || max(m, n) < 32 {
             sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
@@ -67,7 +67,7 @@ public enum BLAS {
         let extent = alongM ? m : n
         let tiles = (extent + 15) / 16
         let parts = min(threads, tiles)
-        parallelFor(parts) { range in
+        parallelFor(parts, threads: parts) { range in
             for part in range {
                 let lo = min(extent, tiles * part / parts * 16)
                 let hi = min(extent, tiles * (part + 1) / parts * 16)

@@ -44,12 +44,13 @@ public enum Threads {
     public static var available: Int { ProcessInfo.processInfo.activeProcessorCount }
 }
 
-/// Runs `body` over `0..<n` split into at most `Threads.count` contiguous ranges, each at
-/// least `grain` long. Ranges are disjoint: bodies may write to disjoint outputs freely.
+/// Runs `body` over `0..<n` split into at most `threads` (default `Threads.count`)
+/// contiguous ranges, each at least `grain` long. Ranges are disjoint: bodies may write to
+/// disjoint outputs freely. The split depends only on n, grain and the thread count.
 @inline(__always)
-public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+public func parallelFor(_ n: Int, grain: Int = 1, threads: Int? = nil, _ body: (Range<Int>) -> Void) {
     if n <= 0 { return }
-    let chunks = max(1, min(Threads.count, n / max(1, grain)))
+    let chunks = max(1, min(threads ?? Threads.count, n / max(1, grain)))
     if chunks == 1 {
         body(0..<n)
         return
@@ -64,13 +65,13 @@ public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) 
 /// A deterministic sum over `0..<n`: the range is cut into a fixed number of blocks that
 /// does not depend on the thread count, each block is summed in Double, and the block sums
 /// are added in order. Same inputs, same bits, whatever the thread count.
-public func deterministicSum(_ n: Int, blocks: Int = 64, _ term: (Range<Int>) -> Double) -> Double {
+public func deterministicSum(_ n: Int, blocks: Int = 64, threads: Int? = nil, _ term: (Range<Int>) -> Double) -> Double {
     if n <= 0 { return 0 }
     let b = max(1, min(blocks, n))
     var partial = [Double](repeating: 0, count: b)
     partial.withUnsafeMutableBufferPointer { p in
         let out = p.baseAddress!
-        parallelFor(b) { r in
+        parallelFor(b, threads: threads) { r in
             for i in r { out[i] = term((n * i / b)..<(n * (i + 1) / b)) }
         }
     }

@@ -15,16 +15,39 @@ import Darwin
 /// The calling thread takes part, so a pool for n threads has n − 1 workers. One region
 /// runs at a time: a call made while the pool is busy (nested, or from another thread)
 /// runs serially on its caller, which gives the same results.
-final class ThreadPool: @unchecked Sendable {
-    let threads: Int
+public final class ThreadPool: @unchecked Sendable {
+    /// One fork-join region: its own chunk counter and completion count, so a worker that
+    /// wakes late can only find an exhausted region, never disturb the next one.
+    final class Region: @unchecked Sendable {
+        var job: ((Int) -> Void)?
+        let chunks: Int
+        let next = Atomic<Int>(0)
+        let remaining: Atomic<Int>
+
+        init(_ job: @escaping (Int) -> Void, chunks: Int) {
+            self.job = job
+            self.chunks = chunks
+            self.remaining = Atomic<Int>(chunks)
+        }
+
+        /// Claims and runs chunks until none are left.
+        func work() {
+            while true {
+                let i = next.wrappingAdd(1, ordering: .acquiring).oldValue
+                if i >= chunks { return }
+                job!(i)
+                remaining.wrappingSubtract(1, ordering: .releasing)
+            }
+        }
+    }
+
+    public let threads: Int
     private let generation = Atomic<Int>(0)
-    private let nextChunk = Atomic<Int>(0)
-    private let remaining = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
-    private let sleepers = Atomic<Int>(0)
-    private let stopping = Atomic<Bool>(false)
-    private var chunks = 0
-    private var job: ((Int) -> Void)?
+    // Guarded by `mutex`: the region workers should join, parked workers, shutdown.
+    private var current: Region?
+    private var sleepers = 0
+    private var stopping = false
     // Allocated, not stored inline: pthread objects need a stable address, which an
     // inout reference to a class property does not promise.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -33,7 +56,7 @@ final class ThreadPool: @unchecked Sendable {
     /// Spin iterations before parking (a few hundred microseconds).
     private let spinLimit = 200_000
 
-    init(threads: Int) {
+    public init(threads: Int) {
         self.threads = max(1, threads)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(cond, nil)
@@ -62,10 +85,10 @@ final class ThreadPool: @unchecked Sendable {
     }
 
     /// Stops and joins the workers.
-    func shutdown() {
-        stopping.store(true, ordering: .releasing)
+    public func shutdown() {
         pthread_mutex_lock(mutex)
-        generation.wrappingAdd(1, ordering: .releasing)
+        stopping = true
+        generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
         pthread_cond_broadcast(cond)
         pthread_mutex_unlock(mutex)
         for h in handles { pthread_join(h, nil) }
@@ -73,42 +96,28 @@ final class ThreadPool: @unchecked Sendable {
     }
 
     /// Runs `body(i)` for i in 0..<count across the pool; returns when all are done.
-    func run(_ count: Int, _ body: (Int) -> Void) {
+    public func run(_ count: Int, _ body: (Int) -> Void) {
         if count <= 0 { return }
         guard count > 1, threads > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             for i in 0..<count { body(i) }
             return
         }
         withoutActuallyEscaping(body) { escapable in
-            job = escapable
-            chunks = count
-            nextChunk.store(0, ordering: .releasing)
-            remaining.store(count, ordering: .relaxed)
-            // Store-then-load against the worker's sleepers-then-generation: both sides
-            // sequentially consistent, so a parking worker either sees the new generation
-            // or is seen here and woken.
+            let region = Region(escapable, chunks: count)
+            pthread_mutex_lock(mutex)
+            current = region
             generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                pthread_mutex_lock(mutex)
-                pthread_cond_broadcast(cond)
-                pthread_mutex_unlock(mutex)
-            }
-            work()
-            while remaining.load(ordering: .acquiring) > 0 {}
-            job = nil
+            if sleepers > 0 { pthread_cond_broadcast(cond) }
+            pthread_mutex_unlock(mutex)
+            region.work()
+            while region.remaining.load(ordering: .acquiring) > 0 {}
+            pthread_mutex_lock(mutex)
+            if current === region { current = nil }
+            pthread_mutex_unlock(mutex)
+            // Every chunk is done: no worker can call the job again.
+            region.job = nil
         }
         busy.store(false, ordering: .releasing)
-    }
-
-    private func work() {
-        let body = job!
-        let n = chunks
-        while true {
-            let i = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue
-            if i >= n { return }
-            body(i)
-            remaining.wrappingSubtract(1, ordering: .releasing)
-        }
     }
 
     private func workerLoop() {
@@ -117,31 +126,19 @@ final class ThreadPool: @unchecked Sendable {
         var seen = 0
         while true {
             var spins = 0
-            while generation.load(ordering: .acquiring) == seen {
-                spins += 1
-                if spins < spinLimit { continue }
-                pthread_mutex_lock(mutex)
-                sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
-                while generation.load(ordering: .sequentiallyConsistent) == seen {
-                    pthread_cond_wait(cond, mutex)
-                }
-                sleepers.wrappingSubtract(1, ordering: .releasing)
-                pthread_mutex_unlock(mutex)
+            while generation.load(ordering: .sequentiallyConsistent) == seen && spins < spinLimit { spins += 1 }
+            pthread_mutex_lock(mutex)
+            while generation.load(ordering: .sequentiallyConsistent) == seen && !stopping {
+                sleepers += 1
+                pthread_cond_wait(cond, mutex)
+                sleepers -= 1
             }
-            seen = generation.load(ordering: .acquiring)
-            if stopping.load(ordering: .acquiring) { return }
-            // A region may have finished before this worker woke: then there is no chunk
-            // left and `job` may already be gone, so claim before touching it.
-            if remaining.load(ordering: .acquiring) > 0 { workIfAny() }
-        }
-    }
-
-    private func workIfAny() {
-        while true {
-            let i = nextChunk.wrappingAdd(1, ordering: .acquiring).oldValue
-            if i >= chunks { return }
-            job!(i)
-            remaining.wrappingSubtract(1, ordering: .releasing)
+            seen = generation.load(ordering: .sequentiallyConsistent)
+            let region = current
+            let stop = stopping
+            pthread_mutex_unlock(mutex)
+            if stop { return }
+            region?.work()
         }
     }
 }

@@ -136,7 +136,8 @@ struct TrainingTests {
         let t3 = try Trainer(corpus: c, options: opts, tokenizer: reloaded.tokenizer, fitLSA: false)
         _ = try t3.train(reloaded, budget: .steps(10), output: resumedOut, evalEvery: 100)
         #expect(reloaded.step == 10)
-        #expect(reloaded.model.params.values.toArray() == straight.model.params.values.toArray())
+        let identical = reloaded.model.params.values.toArray() == straight.model.params.values.toArray()
+        #expect(identical, "resumed parameters differ from the uninterrupted run's")
         #expect(reloaded.optimizer.step == straight.optimizer.step)
     }
 
