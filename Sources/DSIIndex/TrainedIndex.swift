@@ -16,9 +16,12 @@ public final class TrainedIndex: @unchecked Sendable {
     public var step: Int
     public var trainingSeconds: Double
     public let corpusFingerprint: String
+    /// Document titles in corpus order (for showing results without the corpus).
+    public let titles: [String]
 
-    public init(options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, model: Seq2Seq, optimizer: AdamW, step: Int, trainingSeconds: Double, corpusFingerprint: String) {
-        self.options = options; self.tokenizer = tokenizer; self.docids = docids
+    public init(options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, titles: [String], model: Seq2Seq, optimizer: AdamW, step: Int, trainingSeconds: Double, corpusFingerprint: String) {
+        precondition(titles.count == docids.corpusIDs.count, "one title per document")
+        self.options = options; self.tokenizer = tokenizer; self.docids = docids; self.titles = titles
         self.trie = DocIDTrie(docids); self.model = model; self.optimizer = optimizer
         self.step = step; self.trainingSeconds = trainingSeconds; self.corpusFingerprint = corpusFingerprint
     }
@@ -64,6 +67,7 @@ public final class TrainedIndex: @unchecked Sendable {
             "optimizer.safetensors": try model.optimizerData(optimizer),
             "tokenizer.json": try tokenizer.jsonData(),
             "docids.tsv": Data(docids.tsv().utf8),
+            "titles.tsv": Data(("corpus-id\ttitle\n" + zip(docids.corpusIDs, titles).map { "\($0)\t\(Self.oneLine($1))\n" }.joined()).utf8),
             "state.json": try enc.encode(StateFile(step: step, trainingSeconds: trainingSeconds)),
         ]
         var c = counts
@@ -73,6 +77,10 @@ public final class TrainedIndex: @unchecked Sendable {
         try Checkpoint.write(to: directory, files: files, corpusFingerprint: corpusFingerprint, corpusDirectory: corpusDirectory,
                              counts: c, configuration: ["preset": options.preset.rawValue, "docids": docids.scheme.rawValue,
                                                         "init": options.initMode.rawValue, "seed": String(options.seed)])
+    }
+
+    static func oneLine(_ s: String) -> String {
+        s.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ")
     }
 
     /// Loads and verifies a checkpoint directory.
@@ -92,10 +100,18 @@ public final class TrainedIndex: @unchecked Sendable {
         try model.loadSafetensors(try need("model.safetensors"), path: directory + "/model.safetensors")
         let optimizer = try model.loadOptimizer(try need("optimizer.safetensors"), path: directory + "/optimizer.safetensors")
         let state = try JSONDecoder().decode(StateFile.self, from: try need("state.json"))
+        let titleLines = String(decoding: try need("titles.tsv"), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropFirst()
+        let titles = titleLines.prefix(docids.corpusIDs.count).map { line -> String in
+            guard let tab = line.firstIndex(of: "\t") else { return "" }
+            return String(line[line.index(after: tab)...])
+        }
+        guard titles.count == docids.corpusIDs.count else {
+            throw Checkpoint.Error(path: directory + "/titles.tsv", message: "\(titles.count) titles for \(docids.corpusIDs.count) documents")
+        }
         guard tokenizer.count == config.model.sourceVocab, TargetVocabulary.size(for: docids) == config.model.targetVocab else {
             throw Checkpoint.Error(path: directory, message: "tokenizer, docids and model sizes disagree")
         }
-        return TrainedIndex(options: config.training, tokenizer: tokenizer, docids: docids, model: model, optimizer: optimizer,
+        return TrainedIndex(options: config.training, tokenizer: tokenizer, docids: docids, titles: titles, model: model, optimizer: optimizer,
                             step: state.step, trainingSeconds: state.trainingSeconds, corpusFingerprint: manifest.corpusFingerprint ?? "")
     }
 }

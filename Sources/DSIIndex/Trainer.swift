@@ -121,7 +121,7 @@ public final class Trainer {
             targetLength: assignment.maxLength + 1, dropout: options.dropout)
         let model = try Seq2Seq(config: config, seed: options.seed)
         if options.initMode == .lsa, let lsa { LSAInitializer.apply(lsa, to: model, docids: assignment, temperature: options.lsaTemperature) }
-        return TrainedIndex(options: options, tokenizer: tokenizer, docids: assignment, model: model,
+        return TrainedIndex(options: options, tokenizer: tokenizer, docids: assignment, titles: corpus.documents.map(\.title), model: model,
                             optimizer: AdamW(weightDecay: options.weightDecay), step: 0, trainingSeconds: 0, corpusFingerprint: corpusFingerprint)
     }
 

@@ -1,0 +1,50 @@
+import ArgumentParser
+import DSIIndex
+import Foundation
+
+struct QueryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Ask a trained checkpoint for the documents that answer queries (arguments, or one per line on stdin).")
+
+    @Option(help: "Checkpoint directory.") var checkpoint: String
+    @Option(help: "Results per query (≤ beam).") var topK: Int = 10
+    @Option(help: "Beam size.") var beam: Int = 10
+    @Flag(help: "Print one JSON object per query.") var json = false
+    @Argument(help: "Queries (default: read lines from standard input).") var queries: [String] = []
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        guard beam >= 1, topK >= 1, topK <= beam else { throw ValidationError("need 1 ≤ --top-k ≤ --beam") }
+        var texts = queries
+        if texts.isEmpty {
+            while let line = readLine() { texts.append(line) }
+        }
+        for (i, q) in texts.enumerated() where q.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ValidationError("query \(i + 1) is empty: give some words to search for")
+        }
+        guard !texts.isEmpty else { throw ValidationError("no queries: pass them as arguments or one per line on standard input") }
+        let index = try TrainedIndex.load(from: checkpoint)
+        for (i, q) in texts.enumerated() where index.encode(q).allSatisfy({ $0 == 1 }) {
+            throw ValidationError("query \(i + 1) (\"\(q)\") has no words the index knows")
+        }
+        let results = try index.search(texts, beam: beam, topK: topK)
+        for (q, hits) in zip(texts, results) {
+            if json {
+                let rows: [[String: Any]] = hits.enumerated().map { r, h in
+                    ["rank": r + 1, "id": index.docids.corpusIDs[h.document], "docid": index.docids.text(h.document),
+                     "score": Double(h.score), "title": index.titles[h.document]]
+                }
+                print(String(data: try JSONSerialization.data(withJSONObject: ["query": q, "results": rows], options: [.sortedKeys]), encoding: .utf8)!)
+            } else {
+                print("query: \(q)")
+                func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+                for (r, h) in hits.enumerated() {
+                    let rank = pad(String(r + 1), 3), score = String(format: "%8.3f", h.score)
+                    print("\(rank)  \(pad(index.docids.corpusIDs[h.document], 12)) \(pad(index.docids.text(h.document), 10)) \(score)  \(index.titles[h.document].prefix(80))")
+                }
+            }
+        }
+    }
+}

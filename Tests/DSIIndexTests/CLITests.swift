@@ -1,0 +1,80 @@
+import DSIIndex
+import Foundation
+import Testing
+
+/// The `dsi` executable next to the test bundle (swift test builds it), or nil.
+func dsiBinary() -> String? {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let candidates = [dir.appendingPathComponent("dsi").path, dir.deletingLastPathComponent().appendingPathComponent("dsi").path]
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+/// Runs dsi with `args`; returns (exit status, stdout, stderr).
+func runDSI(_ args: [String], stdin: String? = nil) throws -> (Int32, String, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: dsiBinary()!)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    if let stdin {
+        let inp = Pipe()
+        p.standardInput = inp
+        try p.run()
+        inp.fileHandleForWriting.write(Data(stdin.utf8))
+        try inp.fileHandleForWriting.close()
+    } else {
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+    }
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+@Suite("command line", .serialized)
+struct CLITests {
+    /// A briefly trained checkpoint of the synthetic corpus.
+    func trained() throws -> (checkpoint: String, corpus: String) {
+        let dir = try syntheticCorpus()
+        let c = try Corpus(directory: dir)
+        let t = try Trainer(corpus: c, options: testOptions())
+        let index = try t.makeIndex(corpusFingerprint: SHA256Digest.hex(file: dir + "/corpus.jsonl")!)
+        let out = tempPath("cli-ckpt")
+        _ = try t.train(index, budget: .steps(2), output: out, evalEvery: 100)
+        return (out, dir)
+    }
+
+    @Test("dsi query, eval and train fail clearly on bad input")
+    func errors() throws {
+        guard dsiBinary() != nil else {
+            print("skipped: the dsi executable is not next to the test bundle")
+            return
+        }
+        let (ckpt, corpus) = try trained()
+        var (status, out, err) = try runDSI(["query", "--checkpoint", tempPath("missing"), "anything"])
+        #expect(status != 0 && err.contains("no checkpoint here"), "\(err)")
+        (status, _, err) = try runDSI(["query", "--checkpoint", ckpt, "  "])
+        #expect(status != 0 && err.contains("query 1 is empty"), "\(err)")
+        (status, out, err) = try runDSI(["query", "--checkpoint", ckpt, "--json", "--top-k", "3"], stdin: "what is a comet\ncedar facts\n")
+        #expect(status == 0, "\(err)")
+        let lines = out.split(separator: "\n")
+        #expect(lines.count == 2)
+        for l in lines {
+            let obj = try JSONSerialization.jsonObject(with: Data(l.utf8)) as! [String: Any]
+            #expect((obj["results"] as! [[String: Any]]).count == 3)
+        }
+        let other = try syntheticCorpus(documents: 10)
+        (status, _, err) = try runDSI(["eval", "--checkpoint", ckpt, "--corpus", other])
+        #expect(status != 0 && err.contains("fingerprint"), "\(err)")
+        (status, out, err) = try runDSI(["eval", "--checkpoint", ckpt, "--corpus", corpus, "--json"])
+        #expect(status == 0, "\(err)")
+        let metrics = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        for key in ["queries", "hits@1", "hits@10", "mrr@10", "ndcg@10", "recall@10", "ms_per_query", "seen", "unseen"] {
+            #expect(metrics[key] != nil, "missing key \(key)")
+        }
+        let bad = try makeCorpus(corpus: "{\"id\": \"a\", \"text\": \"ok\"}\n{\"id\": \"b\"}\n")
+        (status, _, err) = try runDSI(["train", "--corpus", bad, "--output", tempPath("never"), "--steps", "1"])
+        #expect(status != 0 && err.contains("corpus.jsonl:2") && err.contains("missing field \"text\""), "\(err)")
+    }
+}
