@@ -45,6 +45,10 @@ public final class Trainer {
     let textTokens: [[Int32]]
     let keyTermTokens: [[Int32]]
     public let trainPairs: [(query: String, document: Int)]
+    /// The train queries' tokens, cut to the source length (parallel to `trainPairs`).
+    let trainPairTokens: [[Int32]]
+    /// Examples in one epoch (the same every epoch).
+    public let examplesPerEpoch: Int
     public let devQueries: [(query: String, relevant: Set<Int>)]
     public let skippedQrels: Int
     public let tokenizer: Tokenizer
@@ -93,8 +97,16 @@ public final class Trainer {
             }
         }
         trainPairs = pairs
+        let sourceLength = options.sourceLength
+        trainPairTokens = pairs.map { Array(tok.encode($0.0).prefix(sourceLength)) }
         devQueries = dev
         skippedQrels = skipped
+        var perDocument = 0
+        for d in corpus.documents.indices {
+            perDocument += (full[d].isEmpty ? 0 : 1) + (titleTokens[d].isEmpty ? 0 : 1) + (keyTermTokens[d].isEmpty ? 0 : 1)
+                + (textTokens[d].count > options.viewLength ? options.spansPerDocument : 0)
+        }
+        examplesPerEpoch = perDocument + options.queryRepeats * trainPairTokens.filter { !$0.isEmpty }.count
     }
 
     /// Dev membership from FNV-1a of the query id: stable across runs and machines.
@@ -145,9 +157,8 @@ public final class Trainer {
             if !keyTermTokens[d].isEmpty { out.append(TrainingExample(source: keyTermTokens[d], document: d)) }
         }
         for _ in 0..<options.queryRepeats {
-            for (q, d) in trainPairs {
-                let s = Array(tokenizer.encode(q).prefix(options.sourceLength))
-                if !s.isEmpty { out.append(TrainingExample(source: s, document: d)) }
+            for (s, (_, d)) in zip(trainPairTokens, trainPairs) where !s.isEmpty {
+                out.append(TrainingExample(source: s, document: d))
             }
         }
         out.shuffle(using: &rng)
@@ -191,8 +202,6 @@ public final class Trainer {
         }
         return Seq2SeqBatch(B: B, S: S, T: T, source: src, sourceMask: mask, targetIn: tin, targetOut: tout)
     }
-
-    public var examplesPerEpoch: Int { examples(epoch: 0).count }
 
     // MARK: - Evaluation
 
@@ -252,7 +261,7 @@ public final class Trainer {
             dev = try evaluateDev(index)
             index.trainingSeconds = elapsed()
             try index.save(to: output, corpusDirectory: corpus.directory, counts: counts)
-            log(String(format: "step %d: dev hits@1 %.3f hits@10 %.3f (%d queries); checkpoint written to %@", index.step, dev.hits1, dev.hits10, dev.queries, output))
+            log(String(format: "step %d: dev hits@1 %.3f hits@10 %.3f (%d queries); checkpoint written to ", index.step, dev.hits1, dev.hits10, dev.queries) + output)
         }
         log("training: \(model.params.parameterCount) parameters, \(examplesPerEpoch) examples per epoch (\(spe) steps), budget \(budget), from step \(index.step)")
         while !done() {

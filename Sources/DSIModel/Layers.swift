@@ -184,29 +184,9 @@ public func layerNormBackward(
 
 private let geluK: Float = (2 / Float.pi).squareRoot()
 
-/// tanh for Float32 as a clamped rational function (the minimax approximation Eigen uses
-/// for float): within a few ulp of tanhf, and a plain expression the compiler vectorises,
-/// where glibc's tanhf is a scalar call that cost a quarter of a training step.
-@inline(__always)
-public func fastTanh(_ v: Float) -> Float {
-    let x = min(max(v, -7.90531110763549805), 7.90531110763549805)
-    let x2 = x * x
-    var p: Float = -2.76076847742355e-16
-    p = p * x2 + 2.00018790482477e-13
-    p = p * x2 - 8.60467152213735e-11
-    p = p * x2 + 5.12229709037114e-08
-    p = p * x2 + 1.48572235717979e-05
-    p = p * x2 + 6.37261928875436e-04
-    p = p * x2 + 4.89352455891786e-03
-    p = p * x
-    var q: Float = 1.19825839466702e-06
-    q = q * x2 + 1.18534705686654e-04
-    q = q * x2 + 2.26843463243900e-03
-    q = q * x2 + 4.89352518554385e-03
-    return p / q
-}
-
-/// The same approximation on 8 lanes at once.
+/// tanh for Float32 on 8 lanes: a clamped rational function (the minimax approximation
+/// Eigen uses for float), within a few ulp of tanhf. glibc's scalar tanhf cost a quarter
+/// of a training step; this is a plain vector expression.
 @inline(__always)
 func fastTanh(_ v: SIMD8<Float>) -> SIMD8<Float> {
     let x = v.clamped(lowerBound: SIMD8(repeating: -7.90531110763549805), upperBound: SIMD8(repeating: 7.90531110763549805))

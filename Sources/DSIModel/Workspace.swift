@@ -89,9 +89,6 @@ public final class Workspace: @unchecked Sendable {
         source.deallocate(); sourceMask.deallocate(); targetIn.deallocate(); targetOut.deallocate()
     }
 
-    /// Bytes held by the activation buffers.
-    public var capacityDescription: String { "B \(capB), S \(capS), T \(capT)" }
-
     func prepare(for batch: Seq2SeqBatch, model: Seq2Seq) {
         let c = model.config
         let dropout = c.dropout > 0

@@ -46,26 +46,12 @@ struct EvalCommand: ParsableCommand {
             ranked[q] = h.map { index.docids.corpusIDs[$0.document] }
             scored[q] = h.map { (index.docids.corpusIDs[$0.document], $0.score) }
         }
-        var result = Metrics.summarize(run: ranked, qrels: qrels).json
-        result["ms_per_query"] = ids.isEmpty ? 0 : 1000 * seconds / Double(ids.count)
-        // Seen documents: relevant to some train query.
-        let seenDocs = Set(((try? c.qrels(split: "train"))?.judgements.values.flatMap { $0.keys }) ?? [])
-        let seenQ = qrels.filter { $0.value.keys.contains(where: seenDocs.contains) }
-        let unseenQ = qrels.filter { !$0.value.keys.contains(where: seenDocs.contains) }
-        result["seen"] = Metrics.summarize(run: ranked, qrels: seenQ).json
-        result["unseen"] = Metrics.summarize(run: ranked, qrels: unseenQ).json
+        let result = EvaluationReport.make(run: ranked, qrels: qrels, seenDocuments: EvaluationReport.seenDocuments(c), seconds: seconds)
         if let runFile { try Metrics.trecRun(scored, tag: "swift-dsi").write(toFile: runFile, atomically: true, encoding: .utf8) }
         if json {
             print(String(data: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), encoding: .utf8)!)
         } else {
-            let what = titles ? "titles as queries" : "split \(split)"
-            print(String(format: "%@: %d queries, hits@1 %.3f, hits@10 %.3f, mrr@10 %.3f, ndcg@10 %.3f, recall@10 %.3f, %.1f ms/query",
-                         what, ids.count, result["hits@1"] as! Double, result["hits@10"] as! Double, result["mrr@10"] as! Double,
-                         result["ndcg@10"] as! Double, result["recall@10"] as! Double, result["ms_per_query"] as! Double))
-            for (name, part) in [("seen", result["seen"]), ("unseen", result["unseen"])] {
-                let p = part as! [String: Any]
-                print(String(format: "  %@: %d queries, hits@10 %.3f, ndcg@10 %.3f", name, p["queries"] as! Int, p["hits@10"] as! Double, p["ndcg@10"] as! Double))
-            }
+            print(EvaluationReport.text(result, title: titles ? "titles as queries" : "split \(split)"))
         }
     }
 }

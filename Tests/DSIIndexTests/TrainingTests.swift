@@ -113,6 +113,7 @@ struct TrainingTests {
         let t = try Trainer(corpus: c, options: testOptions())
         let e0 = t.examples(epoch: 0), again = t.examples(epoch: 0), e1 = t.examples(epoch: 1)
         #expect(e0 == again && e0 != e1)
+        #expect(e0.count == t.examplesPerEpoch && e1.count == t.examplesPerEpoch)
         #expect(Set(e0.map(\.document)) == Set(c.documents.indices))
         #expect(e0.allSatisfy { !$0.source.isEmpty && $0.source.count <= 24 })
         #expect(t.trainPairs.count + t.devQueries.count == 48 && !t.devQueries.isEmpty)

@@ -1,0 +1,40 @@
+import ArgumentParser
+import DSIIndex
+import Foundation
+
+struct BM25Command: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bm25",
+        abstract: "The BM25 baseline on a split of a corpus, with the same metrics and JSON keys as dsi eval.")
+
+    @Option(help: "Corpus directory (BEIR layout).") var corpus: String
+    @Option(help: "Qrels split to evaluate.") var split: String = "test"
+    @Option(help: "BM25 k1 (term-frequency saturation).") var k1: Float = 1.5
+    @Option(help: "BM25 b (length normalisation).") var b: Float = 0.75
+    @Option(name: .customLong("run"), help: "Write a TREC run file here.") var runFile: String?
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        guard k1 >= 0, (0...1).contains(b) else { throw ValidationError("need k1 ≥ 0 and 0 ≤ b ≤ 1") }
+        let c = try Corpus(directory: corpus)
+        let qrels = try c.qrels(split: split).judgements
+        let bm25 = BM25(documents: c.documents.map { $0.title + " " + $0.text }, k1: k1, b: b)
+        let ids = qrels.keys.sorted()
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        var ranked: [String: [String]] = [:], scored: [String: [(String, Float)]] = [:]
+        for q in ids {
+            let hits = bm25.search(c.queries[q]!.text, k: 100)
+            ranked[q] = hits.map { c.documents[$0.document].id }
+            scored[q] = hits.map { (c.documents[$0.document].id, $0.score) }
+        }
+        let seconds = (clock.now - t0).seconds
+        let result = EvaluationReport.make(run: ranked, qrels: qrels, seenDocuments: EvaluationReport.seenDocuments(c), seconds: seconds)
+        if let runFile { try Metrics.trecRun(scored, tag: "bm25").write(toFile: runFile, atomically: true, encoding: .utf8) }
+        if json {
+            print(String(data: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), encoding: .utf8)!)
+        } else {
+            print(EvaluationReport.text(result, title: "BM25 (k1 \(k1), b \(b)), split \(split)"))
+        }
+    }
+}
