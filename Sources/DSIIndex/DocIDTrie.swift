@@ -28,6 +28,14 @@ public struct DocIDTrie: Sendable {
 
     public var nodeCount: Int { children.count }
 
+    /// Heap bytes held: each node's child array (a 32-byte header plus 8 bytes per
+    /// child, as Swift lays out arrays) and its terminal entry, plus the outer arrays.
+    public var memoryBytes: Int {
+        var bytes = children.capacity * 8 + terminal.capacity * 4
+        for c in children where c.capacity > 0 { bytes += 32 + c.capacity * 8 }
+        return bytes
+    }
+
     /// Adds a docid (decoder tokens, without EOS) for `document`. Returns false when the
     /// docid is already present.
     @discardableResult

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DSIIndex
 import DSIModel
 import DSITensor
 import Foundation
@@ -6,7 +7,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (figures for the README come from here, never from tests).",
-        subcommands: [Ops.self])
+        subcommands: [Ops.self, QueryBench.self])
 }
 
 extension Bench {
@@ -32,6 +33,29 @@ extension Bench {
             } else {
                 print(result.text)
             }
+        }
+    }
+}
+
+extension Bench {
+    struct QueryBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "query",
+            abstract: "Trie-constrained beam search speed (reference model, random docids) and trie memory.")
+
+        @Option(help: "Random 8-digit docids in the trie.") var docids: Int = 10_000
+        @Option(help: "Beam size.") var beam: Int = 10
+        @Option(help: "Results per query.") var topK: Int = 10
+        @Flag(help: "Print one JSON object.") var json = false
+        @OptionGroup var compute: ComputeOptions
+
+        func run() throws {
+            try compute.apply()
+            guard docids >= topK, topK >= 1, topK <= beam else { throw ValidationError("need 1 ≤ --top-k ≤ --beam and --top-k ≤ --docids") }
+            var result = try QueryBenchmark.run(docids: docids, beam: beam, topK: topK)
+            result["blas_core"] = BLAS.coreName
+            let text = String(data: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), encoding: .utf8)!
+            print(text)
         }
     }
 }

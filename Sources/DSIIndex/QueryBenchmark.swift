@@ -1,0 +1,62 @@
+import DSIModel
+import DSITensor
+import Foundation
+
+/// `dsi bench query`: trie-constrained beam search with the reference model over random
+/// docids, the measurement `../shared/peers/torch_dsi.py` makes (random weights and
+/// sources: speed only).
+public enum QueryBenchmark {
+    public static func randomDocIDs(_ n: Int, digits: Int, seed: UInt64) -> DocIDAssignment {
+        var rng = SeededRNG(seed: seed)
+        var seen = Set<[Int32]>()
+        var docids: [[Int32]] = []
+        while docids.count < n {
+            let d = (0..<digits).map { _ in Int32(rng.int(below: 10)) }
+            if seen.insert(d).inserted { docids.append(d) }
+        }
+        return DocIDAssignment(scheme: .naive, corpusIDs: (0..<n).map(String.init), docids: docids)
+    }
+
+    public static func run(docids n: Int = 10_000, beam: Int = 10, topK: Int = 10, queriesB1: Int = 30, batch: Int = 32, batches: Int = 3, trieSizes: [Int] = [5_000, 100_000, 1_000_000]) throws -> [String: Any] {
+        let a = randomDocIDs(n, digits: 8, seed: 1)
+        var config = ModelConfig.reference
+        config.targetVocab = TargetVocabulary.size(for: a)
+        config.targetLength = 9
+        let model = try Seq2Seq(config: config, seed: 0)
+        let trie = DocIDTrie(a)
+        let search = ConstrainedBeamSearch(model: model, trie: trie, beam: beam, topK: topK)
+        var rng = SeededRNG(seed: 2)
+        func source() -> [Int32] { (0..<config.sourceLength).map { _ in Int32(5 + rng.int(below: config.sourceVocab - 5)) } }
+        let clock = ContinuousClock()
+        _ = try search.search([source()])  // warm-up
+        var b1: [Double] = []
+        for _ in 0..<queriesB1 {
+            let s = source()
+            let t0 = clock.now
+            let hits = try search.search([s])
+            b1.append((clock.now - t0).seconds * 1000)
+            precondition(hits[0].count == topK)
+        }
+        _ = try search.search((0..<batch).map { _ in source() })
+        var bb: [Double] = []
+        for _ in 0..<batches {
+            let ss = (0..<batch).map { _ in source() }
+            let t0 = clock.now
+            _ = try search.search(ss)
+            bb.append((clock.now - t0).seconds * 1000 / Double(batch))
+        }
+        b1.sort()
+        var trieBytes: [String: Double] = [:]
+        for size in trieSizes {
+            let t = DocIDTrie(randomDocIDs(size, digits: 8, seed: 3))
+            trieBytes[String(size)] = Double(t.memoryBytes) / Double(size)
+        }
+        return [
+            "docids": n, "beam": beam, "top_k": topK, "threads": Threads.count,
+            "ms_per_query_b1_p50": b1[b1.count / 2], "ms_per_query_b1_p95": b1[min(b1.count - 1, Int(Double(b1.count) * 0.95))],
+            "ms_per_query_b32": bb.sorted()[bb.count / 2],
+            "trie_bytes_per_docid": trieBytes[String(n)] ?? Double(trie.memoryBytes) / Double(n),
+            "trie_bytes_per_docid_by_size": trieBytes, "peak_rss_mb": ProcessMemory.peakRSSMiB,
+        ]
+    }
+}
