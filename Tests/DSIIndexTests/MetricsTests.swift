@@ -26,3 +26,36 @@ struct MetricsTests {
         #expect(text == "q1 Q0 a 1 -0.25 t\nq1 Q0 c 2 -1.0 t\nq2 Q0 b 1 -0.5 t\n")
     }
 }
+
+@Suite("metrics against ranx")
+struct RanxFixtureTests {
+    @Test("Hits@1/10, MRR@10, nDCG@10 and Recall@10 equal ranx's on the same run to 1e-6")
+    func ranx() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let qrelsPath = "../shared/corpora/scifact/qrels/test.tsv"
+        guard FileManager.default.fileExists(atPath: qrelsPath) else {
+            print("skipped: \(qrelsPath) is absent (real collections live in ../shared/corpora)")
+            return
+        }
+        // The run: `dsi bm25 --corpus ../shared/corpora/scifact --split test --run FILE`, top 10;
+        // the expected values: scripts/metrics_fixture.py (ranx) on the same run.
+        var run: [String: [String]] = [:]
+        for line in try String(contentsOf: fixtures.appendingPathComponent("scifact-test-bm25.run"), encoding: .utf8).split(separator: "\n") {
+            let f = line.split(separator: " ")
+            run[String(f[0]), default: []].append(String(f[2]))
+        }
+        var qrels: [String: [String: Int]] = [:]
+        for (i, line) in try String(contentsOfFile: qrelsPath, encoding: .utf8).split(separator: "\n").enumerated() where i > 0 {
+            let f = line.split(separator: "\t")
+            if let s = Int(f[2]), s > 0 { qrels[String(f[0]), default: [:]][String(f[1])] = s }
+        }
+        let want = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("scifact-test-bm25.json"))) as! [String: Double]
+        let got = Metrics.summarize(run: run, qrels: qrels)
+        #expect(got.queries == 300)
+        #expect(abs(got.hits1 - want["hit_rate@1"]!) < 1e-6)
+        #expect(abs(got.hits10 - want["hit_rate@10"]!) < 1e-6)
+        #expect(abs(got.mrr10 - want["mrr@10"]!) < 1e-6)
+        #expect(abs(got.ndcg10 - want["ndcg@10"]!) < 1e-6)
+        #expect(abs(got.recall10 - want["recall@10"]!) < 1e-6)
+    }
+}
