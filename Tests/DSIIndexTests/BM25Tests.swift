@@ -22,11 +22,7 @@ struct BM25Tests {
 
     @Test("on SciFact test, nDCG@10 is within 0.02 of the bm25s reference (0.686)")
     func scifact() throws {
-        let dir = "../shared/corpora/scifact"
-        guard FileManager.default.fileExists(atPath: dir + "/corpus.jsonl") else {
-            print("skipped: \(dir) is absent (real collections live in ../shared/corpora)")
-            return
-        }
+        guard let dir = sharedCollection("scifact") else { return }
         let c = try Corpus(directory: dir)
         let qrels = try c.qrels(split: "test").judgements
         let bm = BM25(documents: c.documents.map { $0.title + " " + $0.text })

@@ -12,6 +12,17 @@ func makeCorpus(corpus: String, queries: String? = nil, qrels: [String: String] 
     return dir
 }
 
+/// The path of a collection in ../shared/corpora, or nil, after saying the test is
+/// skipped, when it is absent.
+func sharedCollection(_ name: String) -> String? {
+    let dir = "../shared/corpora/\(name)"
+    guard FileManager.default.fileExists(atPath: dir + "/corpus.jsonl") else {
+        print("skipped: \(dir) is absent (real collections live in ../shared/corpora)")
+        return nil
+    }
+    return dir
+}
+
 let goodCorpus = """
 {"id": "d1", "title": "Héllo", "text": "First document."}
 {"id": "d2", "title": "", "text": "Second — with ünïcode ✓ and \\"quotes\\"."}
@@ -100,11 +111,7 @@ struct CorpusTests {
 
     @Test("the shared SciFact collection loads with the counts its README gives")
     func scifact() throws {
-        let dir = "../shared/corpora/scifact"
-        guard FileManager.default.fileExists(atPath: dir + "/corpus.jsonl") else {
-            print("skipped: \(dir) is absent (real collections live in ../shared/corpora)")
-            return
-        }
+        guard let dir = sharedCollection("scifact") else { return }
         let c = try Corpus(directory: dir)
         #expect(c.documents.count == 5183)
         #expect(try c.qrels(split: "train").judgements.count == 809)
