@@ -45,6 +45,12 @@ public struct LSA: Sendable {
     /// Fits k dimensions to tokenized documents over a vocabulary of size V.
     public static func fit(documents docs: [[Int32]], vocabulary V: Int, dimensions k: Int, oversample: Int = 10, powerIterations: Int = 2, seed: UInt64 = 0, blockRows: Int = 1024) -> LSA {
         let (rows, idf) = tfidf(docs, vocabulary: V)
+        return fit(tfidf: rows, idf: idf, vocabulary: V, dimensions: k, oversample: oversample, powerIterations: powerIterations, seed: seed, blockRows: blockRows)
+    }
+
+    /// Fits k dimensions to TF-IDF rows already computed by `tfidf` (callers that need
+    /// the rows themselves compute them once).
+    public static func fit(tfidf rows: [[(Int32, Float)]], idf: [Float], vocabulary V: Int, dimensions k: Int, oversample: Int = 10, powerIterations: Int = 2, seed: UInt64 = 0, blockRows: Int = 1024) -> LSA {
         let D = rows.count
         let l = min(k + oversample, min(D, V))
         var rng = SeededRNG(seed: seed)

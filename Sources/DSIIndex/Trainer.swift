@@ -71,11 +71,11 @@ public final class Trainer {
         log(String(format: "tokenizer: %d tokens, corpus tokenized in %.1f s", tok.count, (clock.now - t0).seconds))
         // Key terms: a document's highest TF-IDF tokens, strongest first.
         let full = fullTokens
-        let (rows, _) = LSA.tfidf(full, vocabulary: tok.count)
+        let (rows, idf) = LSA.tfidf(full, vocabulary: tok.count)
         keyTermTokens = rows.map { r in r.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(options.keyTerms).map(\.0) }
         if fitLSA && (options.docids == .semantic || options.initMode == .lsa) {
             let t1 = clock.now
-            lsa = LSA.fit(documents: full, vocabulary: tok.count, dimensions: options.lsaDimensions, seed: options.seed)
+            lsa = LSA.fit(tfidf: rows, idf: idf, vocabulary: tok.count, dimensions: options.lsaDimensions, seed: options.seed)
             log(String(format: "LSA: %d dimensions in %.1f s", options.lsaDimensions, (clock.now - t1).seconds))
         } else {
             lsa = nil

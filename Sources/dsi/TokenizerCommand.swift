@@ -1,5 +1,6 @@
 import ArgumentParser
 import DSIIndex
+import DSIModel
 import DSIText
 import Foundation
 
@@ -46,12 +47,5 @@ struct TokenizerCommand: ParsableCommand {
                 print("\(t) -> \(tok.encode(t).map { tok.vocab[Int($0)] }.joined(separator: " "))")
             }
         }
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
     }
 }
