@@ -13,10 +13,20 @@ public struct ConstrainedBeamSearch {
     public let trie: DocIDTrie
     public var beam: Int
     public var topK: Int
+    public var normalization: Normalization
 
-    public init(model: Seq2Seq, trie: DocIDTrie, beam: Int = 10, topK: Int = 10) {
+    /// What each step's softmax is taken over.
+    public enum Normalization: String, Sendable, Codable, CaseIterable {
+        /// Every token of the decoder vocabulary (the model's own probability, as trained).
+        case all
+        /// Only the tokens the trie allows from the beam's node (a distribution over the
+        /// children, as in a hierarchical softmax).
+        case allowed
+    }
+
+    public init(model: Seq2Seq, trie: DocIDTrie, beam: Int = 10, topK: Int = 10, normalization: Normalization = .all) {
         precondition(beam >= 1 && topK >= 1 && topK <= beam, "need 1 ≤ top-k ≤ beam")
-        self.model = model; self.trie = trie; self.beam = beam; self.topK = topK
+        self.model = model; self.trie = trie; self.beam = beam; self.topK = topK; self.normalization = normalization
     }
 
     public struct Hit: Sendable, Equatable {
@@ -49,12 +59,18 @@ public struct ConstrainedBeamSearch {
                 var cands: [(score: Float, beam: Int, token: Int32)] = []
                 for b in 0..<nodes[q].count where nodes[q][b] >= 0 {
                     let row = logits.baseAddress! + (q * g + b) * V
-                    var mx = -Float.infinity
-                    for j in 0..<V { mx = max(mx, row[j]) }
-                    var sum: Float = 0
-                    for j in 0..<V { sum += expf(row[j] - mx) }
+                    let allowed = trie.allowed(at: nodes[q][b])
+                    var mx = -Float.infinity, sum: Float = 0
+                    switch normalization {
+                    case .all:
+                        for j in 0..<V { mx = max(mx, row[j]) }
+                        for j in 0..<V { sum += expf(row[j] - mx) }
+                    case .allowed:
+                        for t in allowed where Int(t) < V { mx = max(mx, row[Int(t)]) }
+                        for t in allowed where Int(t) < V { sum += expf(row[Int(t)] - mx) }
+                    }
                     let lse = mx + logf(sum)
-                    for t in trie.allowed(at: nodes[q][b]) where Int(t) < V {
+                    for t in allowed where Int(t) < V {
                         cands.append((scores[q][b] + row[Int(t)] - lse, b, t))
                     }
                 }

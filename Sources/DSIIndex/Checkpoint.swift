@@ -29,6 +29,8 @@ public enum Checkpoint {
         public var counts: [String: Int]
         /// Free-form description of how it was made (command options).
         public var configuration: [String: String]
+        /// Which documents arrived in which `dsi train` / `dsi add` (absent in checkpoints without any).
+        public var generations: [Generation]?
     }
 
     public struct Error: Swift.Error, CustomStringConvertible {
@@ -39,7 +41,7 @@ public enum Checkpoint {
 
     /// Writes `files` and a manifest for them to `directory` atomically: everything goes
     /// to a temporary sibling first, which then replaces `directory` in one rename.
-    public static func write(to directory: String, files: [String: Data], corpusFingerprint: String?, corpusDirectory: String?, counts: [String: Int], configuration: [String: String]) throws {
+    public static func write(to directory: String, files: [String: Data], corpusFingerprint: String?, corpusDirectory: String?, counts: [String: Int], configuration: [String: String], generations: [Generation]? = nil) throws {
         let url = URL(fileURLWithPath: directory).standardizedFileURL
         let parent = url.deletingLastPathComponent()
         let fm = FileManager.default
@@ -56,7 +58,7 @@ public enum Checkpoint {
             let manifest = Manifest(
                 format: format, version: version, created: ISO8601DateFormatter().string(from: Date()),
                 files: entries, corpusFingerprint: corpusFingerprint, corpusDirectory: corpusDirectory,
-                counts: counts, configuration: configuration)
+                counts: counts, configuration: configuration, generations: generations)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             try enc.encode(manifest).write(to: tmp.appendingPathComponent("manifest.json"))

@@ -106,34 +106,52 @@ public struct Corpus: Sendable {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
             throw InputError(file: directory, line: 0, "not a directory (expected a corpus in the BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv)")
         }
-        let corpusPath = (directory as NSString).appendingPathComponent("corpus.jsonl")
+        let docs = try Self.readDocuments((directory as NSString).appendingPathComponent("corpus.jsonl"))
+        self.documents = docs
+        self.index = Dictionary(uniqueKeysWithValues: docs.enumerated().map { ($1.id, $0) })
+        self.queries = try Self.readQueries((directory as NSString).appendingPathComponent("queries.jsonl"), required: false)
+    }
+
+    /// Documents of a JSON-lines file (`{"id", "title"?, "text"}` per line), checked:
+    /// malformed lines, missing or mistyped fields and duplicate ids are errors naming
+    /// the line; `known` ids (already indexed) are refused too.
+    public static func readDocuments(_ path: String, known: (String) -> Bool = { _ in false }) throws(InputError) -> [Document] {
         var docs: [Document] = []
-        var index: [String: Int] = [:]
         var firstLine: [String: Int] = [:]
-        try Self.readJSONL(corpusPath, required: true) { line, obj throws(InputError) in
-            let id = try Self.string(obj, "id", corpusPath, line)
-            let text = try Self.string(obj, "text", corpusPath, line)
-            let title = try Self.string(obj, "title", corpusPath, line, optional: true) ?? ""
-            guard !id.isEmpty else { throw InputError(file: corpusPath, line: line, "field \"id\": expected a non-empty string") }
+        try readJSONL(path, required: true) { line, obj throws(InputError) in
+            let id = try string(obj, "id", path, line)
+            let text = try string(obj, "text", path, line)
+            let title = try string(obj, "title", path, line, optional: true) ?? ""
+            guard !id.isEmpty else { throw InputError(file: path, line: line, "field \"id\": expected a non-empty string") }
             if let first = firstLine[id] {
-                throw InputError(file: corpusPath, line: line, "duplicate document id \"\(id)\" (first on line \(first))")
+                throw InputError(file: path, line: line, "duplicate document id \"\(id)\" (first on line \(first))")
             }
+            if known(id) { throw InputError(file: path, line: line, "field \"id\": document \"\(id)\" is already indexed") }
             firstLine[id] = line
-            index[id] = docs.count
             docs.append(Document(id: id, title: title, text: text))
         }
-        guard !docs.isEmpty else { throw InputError(file: corpusPath, line: 0, "no documents") }
-        self.documents = docs
-        self.index = index
+        guard !docs.isEmpty else { throw InputError(file: path, line: 0, "no documents") }
+        return docs
+    }
+
+    /// Queries of a JSON-lines file (`{"id", "text"}` per line); duplicate ids are errors.
+    public static func readQueries(_ path: String, required: Bool = true) throws(InputError) -> [String: Query] {
         var queries: [String: Query] = [:]
-        let queriesPath = (directory as NSString).appendingPathComponent("queries.jsonl")
-        try Self.readJSONL(queriesPath, required: false) { line, obj throws(InputError) in
-            let id = try Self.string(obj, "id", queriesPath, line)
-            let text = try Self.string(obj, "text", queriesPath, line)
-            if queries[id] != nil { throw InputError(file: queriesPath, line: line, "duplicate query id \"\(id)\"") }
+        try readJSONL(path, required: required) { line, obj throws(InputError) in
+            let id = try string(obj, "id", path, line)
+            let text = try string(obj, "text", path, line)
+            if queries[id] != nil { throw InputError(file: path, line: line, "duplicate query id \"\(id)\"") }
             queries[id] = Query(id: id, text: text)
         }
-        self.queries = queries
+        return queries
+    }
+
+    /// Whether a document is in the held-out share (continual-indexing experiments):
+    /// FNV-1a of the id, salted differently from the dev split. Stable across machines.
+    public static func isHeldOut(_ id: String, fraction: Double) -> Bool {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in "holdout:\(id)".utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return Double(h % 10_000) < fraction * 10_000
     }
 
     /// The splits with a qrels file, sorted.
@@ -151,6 +169,14 @@ public struct Corpus: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw InputError(file: path, line: 0, "no such file (splits here: \(splits.joined(separator: ", ")))")
         }
+        return try Self.readQrels(path, queries: { queries[$0] != nil }, documents: { index[$0] != nil })
+    }
+
+    /// Qrels from a TSV file: the header, then (query-id, corpus-id, score) rows. A row
+    /// naming an unknown query is an error; one naming an unknown document is skipped
+    /// and counted.
+    public static func readQrels(_ path: String, queries: (String) -> Bool, documents: (String) -> Bool) throws(InputError) -> Qrels {
+        guard FileManager.default.fileExists(atPath: path) else { throw InputError(file: path, line: 0, "no such file") }
         var judgements: [String: [String: Int]] = [:]
         var skipped = 0, nonRelevant = 0
         var sawHeader = false
@@ -172,10 +198,10 @@ public struct Corpus: Sendable {
                 throw InputError(file: path, line: line, "field \"score\": expected an integer, found \"\(cols[2])\"")
             }
             let q = cols[0], d = cols[1]
-            guard queries[q] != nil else {
-                throw InputError(file: path, line: line, "field \"query-id\": query \"\(q)\" is not in queries.jsonl")
+            guard queries(q) else {
+                throw InputError(file: path, line: line, "field \"query-id\": query \"\(q)\" is not in the queries file")
             }
-            guard index[d] != nil else {
+            guard documents(d) else {
                 skipped += 1
                 continue
             }

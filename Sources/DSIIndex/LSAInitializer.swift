@@ -11,11 +11,14 @@ import DSIText
 ///   cross-attention: its query/key start at zero (uniform attention = mean pooling of
 ///   the memory) and its value/output projections at the identity, so the decoder's first
 ///   state is the mean of the query's token vectors.
-/// - Atomic docids: each document's output row is its LSA vector, normalised, times
-///   `temperature`, so the first logits are cosine similarities between the query and
-///   every document.
+/// - Output rows of docid tokens that stand for documents: with atomic docids each
+///   document's row is its LSA vector; with tree-node tokens each node's row is its
+///   documents' centroid and each document's row its own vector (normalised, scaled so
+///   the logit is `temperature` × cosine). The untrained model then ranks documents by
+///   cosine (atomic), or walks down the k-means tree by cosine to the centroids (nodes).
+///   Digit tokens are shared by unrelated documents and keep their random rows.
 public enum LSAInitializer {
-    public static func apply(_ lsa: LSA, to model: Seq2Seq, docids: DocIDAssignment, temperature: Float) {
+    public static func apply(_ lsa: LSA, to model: Seq2Seq, vocabulary: TargetVocabulary, temperature: Float) {
         let c = model.config, C = c.dModel, k = min(lsa.dimensions, C)
         let p = model.params
         // Source embeddings.
@@ -45,16 +48,27 @@ public enum LSAInitializer {
             for j in 0..<C { out[i * C + j] = i == j ? 1 : 0 }
         }
         p.tensor("decoder.embed_tokens.weight").zero()
-        // Atomic docids: output rows from document vectors.
-        if docids.scheme == .atomic {
-            let head = p.tensor("lm_head.weight")
-            for (d, tokens) in docids.docids.enumerated() {
-                let row = Int(TargetVocabulary.offset + tokens[0])
-                var n: Float = 0
-                for j in 0..<k { n += lsa.documentVectors[d * lsa.dimensions + j] * lsa.documentVectors[d * lsa.dimensions + j] }
-                let inv = n > 0 ? temperature / n.squareRoot() : 0
-                for j in 0..<C { head[row * C + j] = j < k ? lsa.documentVectors[d * lsa.dimensions + j] * inv : 0 }
-            }
+        // Docid tokens with a document set (atomic documents, tree nodes, and the
+        // documents at the end of node paths): the normalised mean of their documents'
+        // unit LSA vectors, scaled so the logit is `temperature` × cosine against the
+        // unit-variance state the final layer norm gives.
+        guard vocabulary.scheme == .atomic || vocabulary.mode == .nodes else { return }
+        let head = p.tensor("lm_head.weight")
+        let D = lsa.documentVectors.shape[0], L = lsa.dimensions
+        var unit = [Float](repeating: 0, count: D * k)
+        for d in 0..<D {
+            var n: Float = 0
+            for j in 0..<k { n += lsa.documentVectors[d * L + j] * lsa.documentVectors[d * L + j] }
+            let inv = n > 0 ? 1 / n.squareRoot() : 0
+            for j in 0..<k { unit[d * k + j] = lsa.documentVectors[d * L + j] * inv }
+        }
+        for (i, docs) in vocabulary.members().enumerated() where !docs.isEmpty {
+            let row = Int(TargetVocabulary.offset) + i
+            var v = [Float](repeating: 0, count: k)
+            for d in docs where d < D { for j in 0..<k { v[j] += unit[d * k + j] } }
+            let n = v.reduce(0) { $0 + $1 * $1 }
+            let inv = n > 0 ? temperature / (n * Float(C)).squareRoot() : 0
+            for j in 0..<C { head[row * C + j] = j < k ? v[j] * inv : 0 }
         }
     }
 }

@@ -20,10 +20,11 @@ public enum QueryBenchmark {
     public static func run(docids n: Int = 10_000, beam: Int = 10, topK: Int = 10, queriesB1: Int = 30, batch: Int = 32, batches: Int = 3, trieSizes: [Int] = [5_000, 100_000, 1_000_000]) throws -> [String: Any] {
         let a = randomDocIDs(n, digits: 8, seed: 1)
         var config = ModelConfig.reference
-        config.targetVocab = TargetVocabulary.size(for: a)
+        let vocabulary = TargetVocabulary(a)
+        config.targetVocab = vocabulary.size
         config.targetLength = 9
         let model = try Seq2Seq(config: config, seed: 0)
-        let trie = DocIDTrie(a)
+        let trie = DocIDTrie(vocabulary)
         let search = ConstrainedBeamSearch(model: model, trie: trie, beam: beam, topK: topK)
         var rng = SeededRNG(seed: 2)
         func source() -> [Int32] { (0..<config.sourceLength).map { _ in Int32(5 + rng.int(below: config.sourceVocab - 5)) } }
@@ -48,7 +49,7 @@ public enum QueryBenchmark {
         b1.sort()
         var trieBytes: [String: Double] = [:]
         for size in trieSizes {
-            let t = DocIDTrie(randomDocIDs(size, digits: 8, seed: 3))
+            let t = DocIDTrie(TargetVocabulary(randomDocIDs(size, digits: 8, seed: 3)))
             trieBytes[String(size)] = Double(t.memoryBytes) / Double(size)
         }
         return [

@@ -9,6 +9,7 @@ public final class TrainedIndex: @unchecked Sendable {
     public let options: TrainingOptions
     public let tokenizer: Tokenizer
     public let docids: DocIDAssignment
+    public let vocabulary: TargetVocabulary
     public let trie: DocIDTrie
     public let model: Seq2Seq
     public var optimizer: AdamW
@@ -18,11 +19,22 @@ public final class TrainedIndex: @unchecked Sendable {
     public let corpusFingerprint: String
     /// Document titles in corpus order (for showing results without the corpus).
     public let titles: [String]
+    /// The LSA projection and document vectors (semantic docids or `--init lsa`), for
+    /// placing documents added later.
+    public let lsa: LSA?
+    /// Views of the indexed documents, rehearsed when documents are added.
+    public let memory: ReplayMemory
+    /// Which documents arrived when (generation 0: `dsi train`).
+    public let generations: [Generation]
 
-    public init(options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, titles: [String], model: Seq2Seq, optimizer: AdamW, step: Int, trainingSeconds: Double, corpusFingerprint: String) {
+    public init(options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, titles: [String], model: Seq2Seq, optimizer: AdamW, step: Int, trainingSeconds: Double, corpusFingerprint: String,
+                lsa: LSA? = nil, memory: ReplayMemory = ReplayMemory(), generations: [Generation]? = nil) {
         precondition(titles.count == docids.corpusIDs.count, "one title per document")
+        precondition(lsa.map { $0.documentVectors.shape[0] == titles.count } ?? true, "one LSA vector per document")
         self.options = options; self.tokenizer = tokenizer; self.docids = docids; self.titles = titles
-        self.trie = DocIDTrie(docids); self.model = model; self.optimizer = optimizer
+        self.lsa = lsa; self.memory = memory
+        self.generations = generations ?? [Generation(generation: 0, firstDocument: 0, documents: titles.count, mode: "train", source: "")]
+        self.vocabulary = options.vocabulary(docids); self.trie = DocIDTrie(vocabulary); self.model = model; self.optimizer = optimizer
         self.step = step; self.trainingSeconds = trainingSeconds; self.corpusFingerprint = corpusFingerprint
     }
 
@@ -30,8 +42,8 @@ public final class TrainedIndex: @unchecked Sendable {
     public func encode(_ text: String) -> [Int32] { Array(tokenizer.encode(text).prefix(model.config.sourceLength)) }
 
     /// Ranked documents (corpus positions) for each query text.
-    public func search(_ queries: [String], beam: Int = 10, topK: Int = 10, batch: Int = 32) throws -> [[ConstrainedBeamSearch.Hit]] {
-        let searcher = ConstrainedBeamSearch(model: model, trie: trie, beam: beam, topK: min(topK, beam))
+    public func search(_ queries: [String], beam: Int = 10, topK: Int = 10, batch: Int = 32, normalization: ConstrainedBeamSearch.Normalization = .all) throws -> [[ConstrainedBeamSearch.Hit]] {
+        let searcher = ConstrainedBeamSearch(model: model, trie: trie, beam: beam, topK: min(topK, beam), normalization: normalization)
         var out: [[ConstrainedBeamSearch.Hit]] = []
         var i = 0
         while i < queries.count {
@@ -61,7 +73,7 @@ public final class TrainedIndex: @unchecked Sendable {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let config = ConfigFile(model: model.config, training: options, docidScheme: docids.scheme, targetVocabulary: model.config.targetVocab)
-        let files: [String: Data] = [
+        var files: [String: Data] = [
             "config.json": try enc.encode(config),
             "model.safetensors": try model.safetensorsData(metadata: ["format": "swift-dsi", "step": String(step)]),
             "optimizer.safetensors": try model.optimizerData(optimizer),
@@ -69,14 +81,17 @@ public final class TrainedIndex: @unchecked Sendable {
             "docids.tsv": Data(docids.tsv().utf8),
             "titles.tsv": Data(("corpus-id\ttitle\n" + zip(docids.corpusIDs, titles).map { "\($0)\t\(Self.oneLine($1))\n" }.joined()).utf8),
             "state.json": try enc.encode(StateFile(step: step, trainingSeconds: trainingSeconds)),
+            "replay.tsv": Data(memory.tsv().utf8),
         ]
+        if let lsa { files["lsa.safetensors"] = try lsa.safetensorsData() }
         var c = counts
         c["documents"] = docids.corpusIDs.count
         c["steps"] = step
         c["parameters"] = model.params.parameterCount
         try Checkpoint.write(to: directory, files: files, corpusFingerprint: corpusFingerprint, corpusDirectory: corpusDirectory,
                              counts: c, configuration: ["preset": options.preset.rawValue, "docids": docids.scheme.rawValue,
-                                                        "init": options.initMode.rawValue, "seed": String(options.seed)])
+                                                        "init": options.initMode.rawValue, "seed": String(options.seed)],
+                             generations: generations)
     }
 
     static func oneLine(_ s: String) -> String {
@@ -108,10 +123,24 @@ public final class TrainedIndex: @unchecked Sendable {
         guard titles.count == docids.corpusIDs.count else {
             throw Checkpoint.Error(path: directory + "/titles.tsv", message: "\(titles.count) titles for \(docids.corpusIDs.count) documents")
         }
-        guard tokenizer.count == config.model.sourceVocab, TargetVocabulary.size(for: docids) == config.model.targetVocab else {
+        guard tokenizer.count == config.model.sourceVocab, config.training.vocabulary(docids).size == config.model.targetVocab else {
             throw Checkpoint.Error(path: directory, message: "tokenizer, docids and model sizes disagree")
         }
+        let lsa = try files["lsa.safetensors"].map { data throws -> LSA in
+            let l = try LSA.load(data, path: directory + "/lsa.safetensors")
+            guard l.documentVectors.shape[0] == docids.corpusIDs.count, l.idf.count == tokenizer.count else {
+                throw Checkpoint.Error(path: directory + "/lsa.safetensors", message: "\(l.documentVectors.shape[0]) document vectors over \(l.idf.count) terms; the checkpoint has \(docids.corpusIDs.count) documents and \(tokenizer.count) tokens")
+            }
+            return l
+        }
+        let memory = try ReplayMemory.parse(tsv: String(decoding: try need("replay.tsv"), as: UTF8.self), path: directory + "/replay.tsv",
+                                            documents: docids.corpusIDs.count, vocabulary: tokenizer.count)
+        let generations = manifest.generations ?? []
+        guard generations.reduce(0, { $0 + $1.documents }) == docids.corpusIDs.count || generations.isEmpty else {
+            throw Checkpoint.Error(path: directory + "/manifest.json", message: "generations cover \(generations.reduce(0) { $0 + $1.documents }) documents, docids.tsv has \(docids.corpusIDs.count)")
+        }
         return TrainedIndex(options: config.training, tokenizer: tokenizer, docids: docids, titles: titles, model: model, optimizer: optimizer,
-                            step: state.step, trainingSeconds: state.trainingSeconds, corpusFingerprint: manifest.corpusFingerprint ?? "")
+                            step: state.step, trainingSeconds: state.trainingSeconds, corpusFingerprint: manifest.corpusFingerprint ?? "",
+                            lsa: lsa, memory: memory, generations: generations.isEmpty ? nil : generations)
     }
 }

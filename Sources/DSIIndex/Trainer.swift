@@ -16,10 +16,13 @@ public struct TrainReport: Sendable {
     public var devQueries: Int
     public var skippedQrels: Int
 
+    /// The `--json` summary; a figure that does not exist (the loss of a run of 0 steps,
+    /// dev hits without dev queries) is null.
     public var json: [String: Any] {
-        ["documents": documents, "examples": examples, "steps": steps, "seconds": seconds,
-         "tokens_per_second": tokensPerSecond, "loss": Double(loss), "dev_hits@1": devHits1,
-         "dev_hits@10": devHits10, "dev_queries": devQueries, "skipped_qrels": skippedQrels]
+        func num(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
+        return ["documents": documents, "examples": examples, "steps": steps, "seconds": seconds,
+                "tokens_per_second": tokensPerSecond, "loss": num(Double(loss)), "dev_hits@1": num(devHits1),
+                "dev_hits@10": num(devHits10), "dev_queries": devQueries, "skipped_qrels": skippedQrels]
     }
 }
 
@@ -128,13 +131,37 @@ public final class Trainer {
         case .semantic:
             assignment = DocIDAssigner.semantic(ids, vectors: lsa!.documentVectors, branching: options.branching, leafSize: options.leafSize, seed: options.seed)
         }
-        let config = options.preset.modelConfig(
-            sourceVocab: tokenizer.count, sourceLength: options.sourceLength, targetVocab: TargetVocabulary.size(for: assignment),
-            targetLength: assignment.maxLength + 1, dropout: options.dropout)
+        let vocabulary = options.vocabulary(assignment)
+        var config = options.preset.modelConfig(
+            sourceVocab: tokenizer.count, sourceLength: options.sourceLength, targetVocab: vocabulary.size,
+            targetLength: vocabulary.maxLength + 1, dropout: options.dropout)
+        if let layers = options.layers { config.encoderLayers = layers; config.decoderLayers = layers }
         let model = try Seq2Seq(config: config, seed: options.seed)
-        if options.initMode == .lsa, let lsa { LSAInitializer.apply(lsa, to: model, docids: assignment, temperature: options.lsaTemperature) }
+        if options.initMode == .lsa, let lsa { LSAInitializer.apply(lsa, to: model, vocabulary: vocabulary, temperature: options.lsaTemperature) }
         return TrainedIndex(options: options, tokenizer: tokenizer, docids: assignment, titles: corpus.documents.map(\.title), model: model,
-                            optimizer: AdamW(weightDecay: options.weightDecay), step: 0, trainingSeconds: 0, corpusFingerprint: corpusFingerprint)
+                            optimizer: AdamW(weightDecay: options.weightDecay), step: 0, trainingSeconds: 0, corpusFingerprint: corpusFingerprint,
+                            lsa: lsa, memory: replayMemory(),
+                            generations: [Generation(generation: 0, firstDocument: 0, documents: corpus.documents.count, mode: "train", source: corpus.directory)])
+    }
+
+    /// The views `dsi add` rehearses: per document its leading tokens, title, key terms
+    /// and one span (drawn from the seed), and every labelled train query (not dev).
+    public func replayMemory() -> ReplayMemory {
+        var rng = SeededRNG(seed: options.seed &+ 0x4E_4D)
+        let L = options.viewLength
+        var views: [ReplayMemory.View] = []
+        for d in corpus.documents.indices {
+            if !fullTokens[d].isEmpty { views.append(.init(document: d, kind: .lead, tokens: Array(fullTokens[d].prefix(L)))) }
+            if !titleTokens[d].isEmpty { views.append(.init(document: d, kind: .title, tokens: Array(titleTokens[d].prefix(L)))) }
+            if !keyTermTokens[d].isEmpty { views.append(.init(document: d, kind: .terms, tokens: keyTermTokens[d])) }
+            let text = textTokens[d]
+            if text.count > L {
+                let start = rng.int(below: text.count - L + 1)
+                views.append(.init(document: d, kind: .span, tokens: Array(text[start..<(start + L)])))
+            }
+        }
+        for (s, (_, d)) in zip(trainPairTokens, trainPairs) where !s.isEmpty { views.append(.init(document: d, kind: .query, tokens: s)) }
+        return ReplayMemory(views: views)
     }
 
     // MARK: - Training data
@@ -167,7 +194,7 @@ public final class Trainer {
 
     /// An epoch's batches: shuffled examples, bucketed by length within windows of 32
     /// batches (less padding), the batch order shuffled again.
-    func batches(epoch: Int, docids: DocIDAssignment, config: ModelConfig) -> [Seq2SeqBatch] {
+    func batches(epoch: Int, vocabulary: TargetVocabulary, config: ModelConfig) -> [Seq2SeqBatch] {
         var rng = SeededRNG(seed: options.seed &+ 0xBA7C &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
         let ex = examples(epoch: epoch)
         let B = options.batchSize, window = B * 32
@@ -183,10 +210,10 @@ public final class Trainer {
             i += window
         }
         groups.shuffle(using: &rng)
-        return groups.map { makeBatch($0, docids: docids, config: config) }
+        return groups.map { Self.makeBatch($0, vocabulary: vocabulary, config: config) }
     }
 
-    func makeBatch(_ ex: [TrainingExample], docids: DocIDAssignment, config: ModelConfig) -> Seq2SeqBatch {
+    static func makeBatch(_ ex: [TrainingExample], vocabulary: TargetVocabulary, config: ModelConfig) -> Seq2SeqBatch {
         let B = ex.count
         let S = max(1, min(config.sourceLength, ex.map(\.source.count).max() ?? 1))
         let T = config.targetLength
@@ -194,7 +221,7 @@ public final class Trainer {
         var tin = [Int32](repeating: TargetVocabulary.pad, count: B * T), tout = [Int32](repeating: Seq2Seq.ignoreIndex, count: B * T)
         for (b, e) in ex.enumerated() {
             for (i, t) in e.source.prefix(S).enumerated() { src[b * S + i] = t; mask[b * S + i] = 1 }
-            let target = TargetVocabulary.target(docids.docids[e.document])
+            let target = vocabulary.target(e.document)
             for (i, t) in target.enumerated() where i < T {
                 tout[b * T + i] = t
                 tin[b * T + i] = i == 0 ? TargetVocabulary.bos : target[i - 1]
@@ -253,7 +280,7 @@ public final class Trainer {
         let counts = ["examples_per_epoch": examplesPerEpoch, "train_query_pairs": trainPairs.count, "dev_queries": devQueries.count, "skipped_qrels": skippedQrels]
         func elapsed() -> Double { secondsBefore + (clock.now - start).seconds }
         func progress() -> Double {
-            if let totalSteps { return Double(index.step) / Double(max(1, totalSteps)) }
+            if let totalSteps { return totalSteps == 0 ? 1 : Double(index.step) / Double(totalSteps) }
             return elapsed() / max(1, budgetSeconds!)
         }
         func done() -> Bool { progress() >= 1 || (stopAt.map { index.step >= $0 } ?? false) }
@@ -266,7 +293,7 @@ public final class Trainer {
         log("training: \(model.params.parameterCount) parameters, \(examplesPerEpoch) examples per epoch (\(spe) steps), budget \(budget), from step \(index.step)")
         while !done() {
             let epoch = index.step / spe
-            if epochCache?.0 != epoch { epochCache = (epoch, batches(epoch: epoch, docids: index.docids, config: config)) }
+            if epochCache?.0 != epoch { epochCache = (epoch, batches(epoch: epoch, vocabulary: index.vocabulary, config: config)) }
             let batch = epochCache!.1[index.step % spe]
             var rng = SeededRNG(seed: options.seed &+ 0xD0 &+ UInt64(index.step) &* 0x9E37_79B9_7F4A_7C15)
             let result = try model.trainStep(batch, workspace: ws, optimizer: &index.optimizer, lr: lr(progress()), clipNorm: 1,

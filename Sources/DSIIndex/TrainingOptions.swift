@@ -30,6 +30,10 @@ public enum InitMode: String, Codable, Sendable, CaseIterable { case lsa, random
 public struct TrainingOptions: Codable, Sendable, Equatable {
     public var preset: Preset = .small
     public var docids: DocIDScheme = .semantic
+    /// How semantic docids become decoder tokens (tree nodes, or shared digits).
+    public var docidTokens: DocIDTokens = .nodes
+    /// Encoder and decoder layers (default: the preset's).
+    public var layers: Int? = nil
     public var initMode: InitMode = .lsa
     public var seed: UInt64 = 0
     public var batchSize = 64
@@ -58,6 +62,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public init() {}
 
     public var effectiveLearningRate: Float { learningRate ?? preset.learningRate }
+
+    /// Digits of a document's position within its k-means leaf.
+    public var leafDigits: Int { String(max(0, leafSize - 1)).count }
+
+    /// The decoder vocabulary these options give a docid assignment.
+    public func vocabulary(_ a: DocIDAssignment) -> TargetVocabulary {
+        TargetVocabulary(a, mode: docidTokens, leafDigits: leafDigits)
+    }
 }
 
 /// How long to train: steps, epochs, or minutes of wall time.

@@ -10,6 +10,7 @@ public enum Safetensors {
         public let path: String
         public let message: String
         public var description: String { "\(path): \(message)" }
+        public init(path: String, message: String) { self.path = path; self.message = message }
     }
 
     /// Serialises named Float32 buffers (written in the order given; `metadata` as strings).

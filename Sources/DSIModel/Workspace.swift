@@ -127,6 +127,11 @@ public final class Workspace: @unchecked Sendable {
     }
 
     /// Logits (B·T, V) of the last forward pass.
+    /// The last forward pass's final decoder states (after the last layer norm), (B·T, C).
+    public var lastDecoderStates: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: decNorm.data, count: B * T * (decNorm.shape.last ?? 0))
+    }
+
     public var lastLogits: UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: logits.data, count: B * T * (logits.shape.last ?? 0))
     }

@@ -8,7 +8,7 @@ struct BM25Command: ParsableCommand {
         abstract: "The BM25 baseline on a split of a corpus, with the same metrics and JSON keys as dsi eval.")
 
     @Option(help: "Corpus directory (BEIR layout).") var corpus: String
-    @Option(help: "Qrels split to evaluate.") var split: String = "test"
+    @Option(help: "Qrels split to evaluate (dev: the train queries dsi train holds out).") var split: String = "test"
     @Option(help: "BM25 k1 (term-frequency saturation).") var k1: Float = 1.5
     @Option(help: "BM25 b (length normalisation).") var b: Float = 0.75
     @Option(name: .customLong("run"), help: "Write a TREC run file here.") var runFile: String?
@@ -17,7 +17,7 @@ struct BM25Command: ParsableCommand {
     func run() throws {
         guard k1 >= 0, (0...1).contains(b) else { throw ValidationError("need k1 ≥ 0 and 0 ≤ b ≤ 1") }
         let c = try Corpus(directory: corpus)
-        let qrels = try c.qrels(split: split).judgements
+        let qrels = try EvaluationReport.qrels(c, split: split)
         let bm25 = BM25(documents: c.documents.map { $0.title + " " + $0.text }, k1: k1, b: b)
         let ids = qrels.keys.sorted()
         let clock = ContinuousClock()

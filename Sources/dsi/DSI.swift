@@ -7,7 +7,7 @@ struct DSI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dsi",
         abstract: "swift-dsi: a Differentiable Search Index (generative retrieval) on OpenBLAS.",
-        subcommands: [TrainCommand.self, QueryCommand.self, EvalCommand.self, BM25Command.self, Toy.self, TokenizerCommand.self, DocIDsCommand.self, Bench.self])
+        subcommands: [TrainCommand.self, AddCommand.self, QueryCommand.self, EvalCommand.self, BM25Command.self, Toy.self, TokenizerCommand.self, DocIDsCommand.self, HoldoutCommand.self, Bench.self])
 
     static func main() {
         // Before anything else: may re-execute with OpenBLAS's AVX-512 kernels.

@@ -13,13 +13,18 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Checkpoint directory to write (default: Checkpoints/<corpus name>).") var output: String?
     @Option(help: "Model size: tiny, small (the reference configuration) or base.") var preset: String = "small"
     @Option(help: "Docid scheme: semantic, atomic or naive.") var docids: String = "semantic"
+    @Option(help: "Decoder tokens of semantic docids: nodes (one per k-means tree node and document) or digits.") var docidTokens: String = "nodes"
     @Option(name: .customLong("init"), help: "Initialisation: lsa (from the corpus) or random.") var initMode: String = "lsa"
-    @Option(help: "Train for this many steps.") var steps: Int?
+    @Option(help: "Train for this many steps (0: write the initialised, untrained model).") var steps: Int?
     @Option(help: "Train for this many epochs.") var epochs: Double?
     @Option(help: "Train for this many minutes of wall time.") var timeBudget: Double?
     @Option(help: "Random seed (data order, dropout, initialisation, docids).") var seed: UInt64 = 0
     @Option(help: "Batch size.") var batchSize: Int = 64
     @Option(help: "Peak learning rate (default: the preset's).") var lr: Float?
+    @Option(help: "Encoder and decoder layers (default: the preset's).") var layers: Int?
+    @Option(help: "Logit scale of the LSA-initialised output rows (logit = temperature x cosine).") var temperature: Float?
+    @Option(help: "Times each labelled train query appears per epoch.") var queryRepeats: Int?
+    @Option(help: "Random 32-token spans per document per epoch.") var spans: Int?
     @Option(help: "Evaluate on dev and write the checkpoint every N steps.") var evalEvery: Int = 500
     @Flag(help: "Continue the checkpoint at --output (same corpus and options) with its optimizer state.") var resume = false
     @Flag(help: "Print one JSON object (progress still goes to stderr).") var json = false
@@ -28,9 +33,13 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         let budgets = [steps != nil, epochs != nil, timeBudget != nil].filter { $0 }.count
         guard budgets <= 1 else { throw ValidationError("give at most one of --steps, --epochs, --time-budget") }
-        if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
+        if let steps, steps < 0 { throw ValidationError("--steps must be 0 (write the initialised model untrained) or more") }
         if let epochs, !(epochs > 0) { throw ValidationError("--epochs must be positive") }
         if let timeBudget, !(timeBudget > 0) { throw ValidationError("--time-budget must be positive (minutes)") }
+        if let layers, layers < 1 { throw ValidationError("--layers must be positive") }
+        if let temperature, !(temperature > 0) { throw ValidationError("--temperature must be positive") }
+        if let queryRepeats, queryRepeats < 0 { throw ValidationError("--query-repeats must be 0 or more") }
+        if let spans, spans < 0 { throw ValidationError("--spans must be 0 or more") }
         guard batchSize >= 1, evalEvery >= 1 else { throw ValidationError("--batch-size and --eval-every must be positive") }
     }
 
@@ -39,6 +48,7 @@ struct TrainCommand: ParsableCommand {
         guard let presetValue = Preset(rawValue: preset) else { throw ValidationError("--preset must be one of tiny, small, base; got '\(preset)'") }
         guard let scheme = DocIDScheme(rawValue: docids) else { throw ValidationError("--docids must be one of semantic, atomic, naive; got '\(docids)'") }
         guard let initValue = InitMode(rawValue: initMode) else { throw ValidationError("--init must be lsa or random; got '\(initMode)'") }
+        guard let tokensValue = DocIDTokens(rawValue: docidTokens) else { throw ValidationError("--docid-tokens must be nodes or digits; got '\(docidTokens)'") }
         let budget: TrainingBudget = if let steps { .steps(steps) } else if let timeBudget { .minutes(timeBudget) } else { .epochs(epochs ?? 20) }
         let out = output ?? "Checkpoints/" + URL(fileURLWithPath: corpus).standardizedFileURL.lastPathComponent
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
@@ -50,6 +60,10 @@ struct TrainCommand: ParsableCommand {
         var options = TrainingOptions()
         options.preset = presetValue; options.docids = scheme; options.initMode = initValue
         options.seed = seed; options.batchSize = batchSize; options.learningRate = lr
+        options.docidTokens = tokensValue; options.layers = layers
+        if let temperature { options.lsaTemperature = temperature }
+        if let queryRepeats { options.queryRepeats = queryRepeats }
+        if let spans { options.spansPerDocument = spans }
 
         let index: TrainedIndex
         let trainer: Trainer

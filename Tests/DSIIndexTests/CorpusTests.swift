@@ -86,7 +86,7 @@ struct CorpusTests {
         try expectError("{\"id\": \"a\", \"text\": 5}", queries: q, qrels: header, file: "corpus.jsonl", line: 1, mentions: "field \"text\": expected a string")
         try expectError("{\"id\": \"a\", \"text\": \"x\"}\n\n{\"id\": \"a\", \"text\": \"y\"}", queries: q, qrels: header, file: "corpus.jsonl", line: 3, mentions: "duplicate document id \"a\" (first on line 1)")
         try expectError("[1, 2]", queries: q, qrels: header, file: "corpus.jsonl", line: 1, mentions: "expected a JSON object")
-        try expectError(goodCorpus, queries: q, qrels: header + "q9\td1\t1\n", file: "train.tsv", line: 2, mentions: "query \"q9\" is not in queries.jsonl")
+        try expectError(goodCorpus, queries: q, qrels: header + "q9\td1\t1\n", file: "train.tsv", line: 2, mentions: "query \"q9\" is not in the queries file")
         try expectError(goodCorpus, queries: q, qrels: "qid\tdid\tscore\n", file: "train.tsv", line: 1, mentions: "expected the header")
         try expectError(goodCorpus, queries: q, qrels: header + "q1\td1\n", file: "train.tsv", line: 2, mentions: "expected 3 tab-separated fields")
         try expectError(goodCorpus, queries: q, qrels: header + "q1\td1\thigh\n", file: "train.tsv", line: 2, mentions: "field \"score\": expected an integer")

@@ -77,6 +77,47 @@ struct DocIDTests {
         #expect(leaves.values.allSatisfy { $0.count <= 20 })
     }
 
+    @Test("tree-node tokens: one per k-means node and one per document; children follow the tree; appending keeps every token")
+    func nodeTokens() {
+        let docs = twoTopicDocs(perTopic: 60)
+        let lsa = LSA.fit(documents: docs, vocabulary: 80, dimensions: 8, seed: 1)
+        let ids = docs.indices.map { "doc\($0)" }
+        let a = DocIDAssigner.semantic(ids, vectors: lsa.documentVectors, branching: 3, leafSize: 10, seed: 2)
+        let v = TargetVocabulary(a, mode: .nodes, leafDigits: 1)
+        let digitsOf = { (d: Int) in Array(a.docids[d].dropLast(1)) }  // cluster path
+        // One token per distinct cluster prefix plus one per document.
+        var prefixes = Set<[Int32]>()
+        for d in docs.indices { for k in stride(from: 1, through: digitsOf(d).count, by: 1) { prefixes.insert(Array(digitsOf(d).prefix(k))) } }
+        #expect(v.size == Int(TargetVocabulary.offset) + prefixes.count + docs.count)
+        // A token stands for one prefix: documents share a token at depth k iff they share the prefix.
+        for d in docs.indices {
+            #expect(v.tokens[d].count == digitsOf(d).count + 1)
+            for e in docs.indices where e > d {
+                for k in 0..<min(digitsOf(d).count, digitsOf(e).count) {
+                    #expect((v.tokens[d][k] == v.tokens[e][k]) == (digitsOf(d).prefix(k + 1) == digitsOf(e).prefix(k + 1)))
+                }
+            }
+        }
+        #expect(Set(v.tokens.map { $0.last! }).count == docs.count)
+        // The trie walks the tree: below a node only its children (at most `branching` clusters, or its leaf's documents).
+        let trie = DocIDTrie(v)
+        #expect(trie.allowedNext([]).count <= 3)
+        let first = v.tokens[0][0]
+        #expect(Set(trie.allowedNext([first])) == Set(docs.indices.filter { v.tokens[$0][0] == first }.map { v.tokens[$0][1] }))
+        // Members: a node's documents, a document's own token.
+        let m = v.members()
+        #expect(m[Int(first - TargetVocabulary.offset)] == docs.indices.filter { v.tokens[$0][0] == first })
+        #expect(m[Int(v.tokens[5].last! - TargetVocabulary.offset)] == [5])
+        // Appending a document (continual indexing) keeps every existing token.
+        var grown = v
+        let new = grown.append(a.docids[3].dropLast(1) + [9])
+        #expect(Array(grown.tokens.prefix(docs.count)) == v.tokens)
+        #expect(Array(new.dropLast()) == Array(v.tokens[3].dropLast()) && new.last! == Int32(v.size) && grown.size == v.size + 1)
+        // Digit mode and other schemes use symbols.
+        #expect(TargetVocabulary(a, mode: .digits).tokens[0] == a.docids[0].map { $0 + TargetVocabulary.offset })
+        #expect(TargetVocabulary(DocIDAssigner.atomic(ids), mode: .nodes).tokens[7] == [TargetVocabulary.offset + 7])
+    }
+
     @Test("atomic and naive docids; docids.tsv round-trips and bad lines are named")
     func otherSchemes() throws {
         let atomic = DocIDAssigner.atomic(["x", "y", "z"])

@@ -44,13 +44,23 @@ struct SearchTests {
         #expect(t.document(at: t.node(for: [3, 7])!) == 2)
     }
 
-    @Test("with a beam as large as the docid set, beam search returns the exhaustive top k with equal scores")
-    func exhaustive() throws {
-        // Variable-length naive docids, so docids finish at different steps.
+    /// Variable-length naive docids (docids finish at different steps), or semantic
+    /// docids as tree-node tokens.
+    static func vocabulary(_ kind: String) -> TargetVocabulary {
         let ids = ["5", "12", "17", "123", "130", "2", "29", "290", "31", "8", "88", "801"]
-        let a = DocIDAssigner.naive(ids, seed: 0)
+        if kind == "naive" { return TargetVocabulary(DocIDAssigner.naive(ids, seed: 0)) }
+        var rng = SeededRNG(seed: 5)
+        let v = Tensor(zeros: [ids.count, 4])
+        for i in 0..<v.count { v[i] = rng.normal() }
+        return TargetVocabulary(DocIDAssigner.semantic(ids, vectors: v, branching: 2, leafSize: 3, seed: 1), mode: .nodes, leafDigits: 1)
+    }
+
+    @Test("with a beam as large as the docid set, beam search returns the exhaustive top k with equal scores", arguments: ["naive", "nodes"])
+    func exhaustive(kind: String) throws {
+        let a = Self.vocabulary(kind)
+        let ids = a.tokens
         let config = ModelConfig(dModel: 16, heads: 2, ff: 32, encoderLayers: 1, decoderLayers: 2, sourceVocab: 20, sourceLength: 6,
-                                 targetVocab: TargetVocabulary.size(for: a), targetLength: a.maxLength + 1)
+                                 targetVocab: a.size, targetLength: a.maxLength + 1)
         let model = try Seq2Seq(config: config, seed: 4)
         var rng = SeededRNG(seed: 9)
         for e in model.params.entries where e.shape.count >= 2 {
@@ -64,14 +74,14 @@ struct SearchTests {
             // Exhaustive: the log-probability of every docid under teacher forcing.
             let T = config.targetLength
             var tin: [Int32] = [], tout: [Int32] = []
-            for d in a.docids {
-                let target = TargetVocabulary.target(d)
+            for d in a.tokens.indices {
+                let target = a.target(d)
                 for t in 0..<T {
                     tin.append(t == 0 ? TargetVocabulary.bos : (t - 1 < target.count ? target[t - 1] : 0))
                     tout.append(t < target.count ? target[t] : Seq2Seq.ignoreIndex)
                 }
             }
-            let n = a.docids.count
+            let n = a.tokens.count
             let batch = Seq2SeqBatch(B: n, S: src.count, T: T, source: Array((0..<n).map { _ in src }.joined()),
                                      sourceMask: [Float](repeating: 1, count: n * src.count), targetIn: tin, targetOut: tout)
             let ws = Workspace()
@@ -140,6 +150,22 @@ struct TrainingTests {
         let identical = reloaded.model.params.values.toArray() == straight.model.params.values.toArray()
         #expect(identical, "resumed parameters differ from the uninterrupted run's")
         #expect(reloaded.optimizer.step == straight.optimizer.step)
+    }
+
+    @Test("the LSA initialisation makes the untrained model a retriever: titles find their documents", arguments: ["atomic", "nodes"])
+    func lsaHeadStart(kind: String) throws {
+        let c = try Corpus(directory: try syntheticCorpus(documents: 30))
+        func titleHits(_ initMode: InitMode) throws -> Double {
+            var o = testOptions(kind == "atomic" ? .atomic : .semantic)
+            o.initMode = initMode; o.docidTokens = .nodes; o.branching = 3; o.leafSize = 5
+            let t = try Trainer(corpus: c, options: o)
+            let index = try t.makeIndex(corpusFingerprint: "f")
+            let hits = try index.search(c.documents.map(\.title), beam: 10, topK: 1)
+            return Double(zip(hits, c.documents.indices).filter { $0.0.first?.document == $0.1 }.count) / Double(c.documents.count)
+        }
+        let lsa = try titleHits(.lsa), random = try titleHits(.random)
+        #expect(lsa >= 0.8, "untrained, LSA-initialised: title Hits@1 \(lsa)")
+        #expect(random <= 0.3, "untrained, random: title Hits@1 \(random)")
     }
 
     @Test("a saved index loads with the same docids, tokenizer and answers")

@@ -1,0 +1,469 @@
+import DSIModel
+import DSITensor
+import DSIText
+import Foundation
+
+/// How `dsi add` updates the model.
+public enum AddMode: String, Codable, Sendable, CaseIterable {
+    /// Fit each new document's output row, then fine-tune the whole model on the new
+    /// documents' views mixed with replayed views and queries of old documents.
+    case replay
+    /// Fit only each new document's output row (and bias) against its views; every
+    /// other parameter, and so every old document's logit, stays as it was.
+    case fast
+}
+
+public struct AddOptions: Sendable {
+    public var mode: AddMode = .replay
+    /// Replay: passes over the new documents' views.
+    public var epochs: Double = 4
+    /// Replay: old examples (replayed views and train queries) per new example.
+    public var replayRatio: Double = 1
+    /// Replay: peak learning rate (default: half the preset's).
+    public var learningRate: Float? = nil
+    /// Random spans per new document (besides its lead, title and key terms).
+    public var spansPerDocument = 3
+    /// Row fit: at most this many gradient steps per document, and the logit margin a
+    /// document's own views must have over the old documents they compete with.
+    public var fitSteps = 100
+    public var margin: Float = 1
+    /// Documents sampled (old and new) for the forgetting report; 0 skips it.
+    public var sample = 200
+    public var batchSize = 64
+    public var seed: UInt64 = 0
+    public init() {}
+}
+
+/// What `dsi add --json` prints.
+public struct AddReport: Sendable {
+    public var added: Int
+    public var seconds: Double
+    public var mode: AddMode
+    public var generation: Int
+    public var steps: Int
+    public var fitSeconds: Double
+    public var newSelfHits1: Double
+    public var newSelfHits10: Double
+    public var oldSelfHits10Before: Double
+    public var oldSelfHits10After: Double
+    public var sampled: (old: Int, new: Int)
+
+    public var msPerDocument: Double { added == 0 ? 0 : 1000 * seconds / Double(added) }
+
+    public var json: [String: Any] {
+        func num(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
+        return ["added": added, "seconds": seconds, "ms_per_document": msPerDocument, "mode": mode.rawValue,
+                "generation": generation, "steps": steps, "fit_seconds": fitSeconds,
+                "new_self_hits@1": num(newSelfHits1), "new_self_hits@10": num(newSelfHits10),
+                "old_self_hits@10_before": num(oldSelfHits10Before), "old_self_hits@10_after": num(oldSelfHits10After),
+                "sampled_old": sampled.old, "sampled_new": sampled.new]
+    }
+}
+
+/// Continual indexing: adds documents to a trained index without retraining it (after
+/// DSI++ for replay and IncDSI for the per-document fit). Existing docids, tokens and
+/// rows never change; new documents get docids where the index's scheme puts them
+/// (semantic: routed down the k-means tree by their LSA vector).
+public enum ContinualIndexer {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// A new document's tokenized views.
+    struct NewDocument {
+        var document: Document
+        var full: [Int32], title: [Int32], text: [Int32], terms: [Int32]
+        var queries: [[Int32]]
+    }
+
+    /// Returns the grown index and the report; `old` is not modified.
+    /// - Parameter queries: labelled queries for new documents: (text, position in `documents`).
+    public static func add(_ old: TrainedIndex, documents: [Document], queries: [(text: String, document: Int)] = [], source: String,
+                           options: AddOptions = AddOptions(), log: (String) -> Void = { _ in }) throws -> (TrainedIndex, AddReport) {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        let known = Set(old.docids.corpusIDs)
+        var seen = Set<String>()
+        for d in documents {
+            guard !known.contains(d.id) else { throw Failure(description: "document \"\(d.id)\" is already indexed") }
+            guard seen.insert(d.id).inserted else { throw Failure(description: "document \"\(d.id)\" appears twice") }
+        }
+        if options.mode == .fast && !hasDocumentTokens(old.vocabulary) {
+            throw Failure(description: "--mode fast fits a per-document output token; this checkpoint's docids are shared digit tokens (\(old.options.docids.rawValue), --docid-tokens \(old.options.docidTokens.rawValue)); use --mode replay, or train with atomic docids or semantic docids with node tokens (the default)")
+        }
+        let opts = old.options
+        let tok = old.tokenizer
+        let D0 = old.docids.corpusIDs.count
+        // Views of the new documents.
+        var news: [NewDocument] = documents.map { d in
+            NewDocument(document: d, full: tok.encode(d.title + " " + d.text), title: tok.encode(d.title), text: tok.encode(d.text), terms: [], queries: [])
+        }
+        let idf = old.lsa?.idf
+        for i in news.indices {
+            var counts: [Int32: Int] = [:]
+            for t in news[i].full where t >= Int32(Tokenizer.specials.count) { counts[t, default: 0] += 1 }
+            let w = counts.map { (t, n) in (t, (1 + logf(Float(n))) * (idf.map { Int(t) < $0.count ? $0[Int(t)] : 1 } ?? 1)) }
+            news[i].terms = w.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(opts.keyTerms).map(\.0)
+        }
+        for q in queries where q.document >= 0 && q.document < news.count {
+            let t = Array(tok.encode(q.text).prefix(opts.sourceLength))
+            if !t.isEmpty { news[q.document].queries.append(t) }
+        }
+
+        // Docids, vocabulary, LSA vectors.
+        var lsa = old.lsa
+        var newVectors: [Float] = []
+        if let l = lsa { for n in news { newVectors += l.project(n.full) } }
+        let newDocids = try assignDocIDs(old, count: news.count, ids: documents.map(\.id), vectors: newVectors)
+        let docids = DocIDAssignment(scheme: old.docids.scheme, corpusIDs: old.docids.corpusIDs + documents.map(\.id), docids: old.docids.docids + newDocids)
+        if let l = lsa { lsa = l.appending(documentRows: newVectors) }
+        let vocabulary = opts.vocabulary(docids)
+        for d in 0..<D0 where vocabulary.tokens[d] != old.vocabulary.tokens[d] {
+            throw Failure(description: "internal error: adding documents changed the tokens of document \(old.docids.corpusIDs[d])")
+        }
+
+        // The grown model: every existing parameter and moment copied, new rows zero.
+        var config = old.model.config
+        config.targetVocab = vocabulary.size
+        config.targetLength = max(config.targetLength, vocabulary.maxLength + 1)
+        let model = try Seq2Seq(config: config)
+        copyParameters(from: old.model, to: model)
+        var optimizer = old.optimizer
+
+        // Fit the rows of the new documents' own tokens.
+        let fitStart = clock.now
+        func drawSpans(_ rng: inout SeededRNG) -> [[[Int32]]] {
+            let L = opts.viewLength
+            return news.map { n in
+                n.text.count > L ? (0..<options.spansPerDocument).map { _ in let s = rng.int(below: n.text.count - L + 1); return Array(n.text[s..<(s + L)]) } : []
+            }
+        }
+        var rng = SeededRNG(seed: options.seed &+ 0xADD)
+        var spans = drawSpans(&rng)
+        func views(_ i: Int) -> [[Int32]] {
+            let n = news[i]
+            return ([Array(n.full.prefix(opts.viewLength)), Array(n.title.prefix(opts.viewLength)), n.terms] + spans[i] + n.queries).filter { !$0.isEmpty }
+        }
+        if hasDocumentTokens(vocabulary) {
+            try fitRows(model: model, vocabulary: vocabulary, firstNew: D0, views: (0..<news.count).map(views), margin: options.margin, steps: options.fitSteps)
+        }
+        let fitSeconds = (clock.now - fitStart).seconds
+        log(String(format: "fitted %d new output rows in %.2f s", news.count, fitSeconds))
+
+        // Replay: fine-tune on new views mixed with old ones.
+        var steps = 0
+        if options.mode == .replay {
+            let memory = old.memory.views
+            let newPerEpoch = (0..<news.count).reduce(0) { $0 + views($1).count + news[$1].queries.count }
+            let oldPerEpoch = memory.isEmpty ? 0 : Int((Double(newPerEpoch) * options.replayRatio).rounded())
+            let perEpoch = newPerEpoch + oldPerEpoch
+            let total = max(1, Int((options.epochs * Double(perEpoch) / Double(options.batchSize)).rounded(.up)))
+            let peak = options.learningRate ?? opts.effectiveLearningRate / 2
+            let ws = Workspace()
+            log("replay: \(total) steps (\(newPerEpoch) new and \(oldPerEpoch) replayed examples per epoch), peak lr \(peak)")
+            var batches: [Seq2SeqBatch] = []
+            var epoch = 0
+            while steps < total {
+                if batches.isEmpty {
+                    var erng = SeededRNG(seed: options.seed &+ 0xE0 &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+                    if epoch > 0 { spans = drawSpans(&erng) }
+                    var ex: [TrainingExample] = []
+                    for i in news.indices {
+                        for v in views(i) { ex.append(TrainingExample(source: v, document: D0 + i)) }
+                        for q in news[i].queries { ex.append(TrainingExample(source: q, document: D0 + i)) }  // queries twice, as in training
+                    }
+                    for _ in 0..<oldPerEpoch {
+                        let v = memory[erng.int(below: memory.count)]
+                        ex.append(TrainingExample(source: v.tokens, document: v.document))
+                    }
+                    ex.shuffle(using: &erng)
+                    var j = 0
+                    while j < ex.count {
+                        batches.append(Trainer.makeBatch(Array(ex[j..<min(ex.count, j + options.batchSize)]), vocabulary: vocabulary, config: config))
+                        j += options.batchSize
+                    }
+                    batches.reverse()
+                    epoch += 1
+                }
+                let progress = Double(steps) / Double(total)
+                let lr = progress < 0.05 ? peak * Float(max(progress / 0.05, 0.01)) : peak * Float(0.1 + 0.9 * 0.5 * (1 + cos(Double.pi * (progress - 0.05) / 0.95)))
+                var srng = SeededRNG(seed: options.seed &+ 0xD1 &+ UInt64(steps) &* 0x9E37_79B9_7F4A_7C15)
+                let r = try model.trainStep(batches.removeLast(), workspace: ws, optimizer: &optimizer, lr: lr, clipNorm: 1, smoothing: opts.labelSmoothing, rng: &srng)
+                steps += 1
+                if steps % 50 == 0 || steps == total { log(String(format: "replay step %d/%d  loss %.4f", steps, total, r.loss)) }
+            }
+        }
+
+        // The grown index: memory and generations extended.
+        var memory = old.memory
+        for (i, n) in news.enumerated() {
+            let d = D0 + i
+            if !n.full.isEmpty { memory.views.append(.init(document: d, kind: .lead, tokens: Array(n.full.prefix(opts.viewLength)))) }
+            if !n.title.isEmpty { memory.views.append(.init(document: d, kind: .title, tokens: Array(n.title.prefix(opts.viewLength)))) }
+            if !n.terms.isEmpty { memory.views.append(.init(document: d, kind: .terms, tokens: n.terms)) }
+            if let s = spans[i].first { memory.views.append(.init(document: d, kind: .span, tokens: s)) }
+            for q in n.queries { memory.views.append(.init(document: d, kind: .query, tokens: q)) }
+        }
+        let generation = (old.generations.map(\.generation).max() ?? 0) + 1
+        let grown = TrainedIndex(
+            options: opts, tokenizer: tok, docids: docids, titles: old.titles + documents.map(\.title), model: model, optimizer: optimizer,
+            step: old.step + steps, trainingSeconds: old.trainingSeconds, corpusFingerprint: old.corpusFingerprint, lsa: lsa, memory: memory,
+            generations: old.generations + [Generation(generation: generation, firstDocument: D0, documents: documents.count, mode: options.mode.rawValue, source: source)])
+        let seconds = (clock.now - t0).seconds
+        grown.trainingSeconds += seconds
+
+        // Forgetting report on samples: new documents by their title and a span; old
+        // documents by their title, before and after.
+        var report = AddReport(added: documents.count, seconds: seconds, mode: options.mode, generation: generation, steps: steps, fitSeconds: fitSeconds,
+                               newSelfHits1: .nan, newSelfHits10: .nan, oldSelfHits10Before: .nan, oldSelfHits10After: .nan, sampled: (0, 0))
+        if options.sample > 0 {
+            var srng = SeededRNG(seed: options.seed &+ 0x5A)
+            var oldDocs = (0..<D0).filter { !old.titles[$0].isEmpty }
+            oldDocs.shuffle(using: &srng)
+            oldDocs = Array(oldDocs.prefix(options.sample))
+            let oldQueries = oldDocs.map { old.encode(old.titles[$0]) }
+            let before = try old.search(tokens: oldQueries)
+            let after = try grown.search(tokens: oldQueries)
+            func hits(_ r: [[ConstrainedBeamSearch.Hit]], _ targets: [Int], _ k: Int) -> Double {
+                targets.isEmpty ? .nan : Double(zip(r, targets).filter { pair in pair.0.prefix(k).contains { $0.document == pair.1 } }.count) / Double(targets.count)
+            }
+            report.oldSelfHits10Before = hits(before, oldDocs, 10)
+            report.oldSelfHits10After = hits(after, oldDocs, 10)
+            var newDocs = Array(news.indices)
+            newDocs.shuffle(using: &srng)
+            newDocs = Array(newDocs.prefix(options.sample))
+            var qs: [[Int32]] = [], targets: [Int] = []
+            for i in newDocs {
+                if !news[i].title.isEmpty { qs.append(Array(news[i].title.prefix(opts.sourceLength))); targets.append(D0 + i) }
+                if let s = spans[i].first ?? (news[i].text.isEmpty ? nil : Array(news[i].text.prefix(opts.viewLength))) { qs.append(s); targets.append(D0 + i) }
+            }
+            let r = try grown.search(tokens: qs)
+            report.newSelfHits1 = hits(r, targets, 1)
+            report.newSelfHits10 = hits(r, targets, 10)
+            report.sampled = (oldDocs.count, newDocs.count)
+        }
+        return (grown, report)
+    }
+
+    /// Whether every document has a decoder token of its own (atomic docids, or tree
+    /// nodes), so a new document's row can be fitted alone.
+    static func hasDocumentTokens(_ v: TargetVocabulary) -> Bool { v.scheme == .atomic || v.mode == .nodes }
+
+    // MARK: - Docids
+
+    static func assignDocIDs(_ old: TrainedIndex, count: Int, ids: [String], vectors: [Float]) throws -> [[Int32]] {
+        let a = old.docids
+        var used = Set(a.docids)
+        switch a.scheme {
+        case .atomic:
+            return (0..<count).map { [Int32(a.docids.count + $0)] }
+        case .naive:
+            var rng = SeededRNG(seed: old.options.seed &+ UInt64(a.docids.count))
+            let width = max(1, a.maxLength)
+            var out: [[Int32]] = []
+            for id in ids {
+                let digits = id.allSatisfy { $0.isASCII && $0.isNumber } && !id.isEmpty && (id == "0" || !id.hasPrefix("0")) ? id.map { Int32(String($0))! } : nil
+                if let digits, !used.contains(digits) {
+                    out.append(digits); used.insert(digits); continue
+                }
+                var w = width, tries = 0
+                while true {
+                    let x = (0..<w).map { _ in Int32(rng.int(below: 10)) }
+                    if used.insert(x).inserted { out.append(x); break }
+                    tries += 1
+                    if tries > 1000 { w += 1; tries = 0 }
+                }
+            }
+            return out
+        case .semantic:
+            guard let lsa = old.lsa else { throw Failure(description: "this checkpoint has no LSA projection (lsa.safetensors) to place new semantic docids") }
+            var tree = KMeansTree(a, leafDigits: old.options.leafDigits, vectors: lsa.documentVectors)
+            let k = lsa.dimensions
+            return try (0..<count).map { i in try tree.place(Array(vectors[(i * k)..<((i + 1) * k)])) }
+        }
+    }
+
+    /// The k-means tree implied by semantic docids (cluster path, then the position in
+    /// the leaf), with centroids from the documents' LSA vectors.
+    struct KMeansTree {
+        let leafDigits: Int
+        var children: [[Int32]: Set<Int32>] = [:]
+        var positions: [[Int32]: Set<Int>] = [:]  // leaf path → used positions
+        var sums: [[Int32]: ([Float], Int)] = [:]
+        let k: Int
+
+        init(_ a: DocIDAssignment, leafDigits: Int, vectors: Tensor) {
+            self.leafDigits = leafDigits
+            k = vectors.shape[1]
+            for (d, docid) in a.docids.enumerated() {
+                let path = Array(docid.prefix(max(0, docid.count - leafDigits)))
+                let pos = Int(docid.suffix(leafDigits).map(String.init).joined()) ?? 0
+                positions[path, default: []].insert(pos)
+                for depth in 0..<path.count { children[Array(path.prefix(depth)), default: []].insert(path[depth]) }
+                for depth in 0...path.count {
+                    let p = Array(path.prefix(depth))
+                    var (s, n) = sums[p] ?? ([Float](repeating: 0, count: k), 0)
+                    for j in 0..<k { s[j] += vectors[d * k + j] }
+                    sums[p] = (s, n + 1)
+                }
+            }
+        }
+
+        func distance(_ v: [Float], _ p: [Int32]) -> Float {
+            guard let (s, n) = sums[p], n > 0 else { return .infinity }
+            var d: Float = 0
+            for j in 0..<k { let x = v[j] - s[j] / Float(n); d += x * x }
+            return d
+        }
+
+        var capacity: Int { Int(pow(10, Double(leafDigits))) }
+
+        /// Routes `v` to the nearest leaf (nearest child centroid at every level) and takes
+        /// its next free position; a full leaf spills to a new sibling leaf (a free digit
+        /// under the same parent), else to the nearest leaf with room.
+        mutating func place(_ v: [Float]) throws -> [Int32] {
+            var path: [Int32] = []
+            while let kids = children[path], !kids.isEmpty, positions[path] == nil {
+                path.append(kids.sorted().min { distance(v, path + [$0]) < distance(v, path + [$1]) }!)
+            }
+            var leaf = path
+            if (positions[leaf]?.count ?? 0) >= capacity {
+                let parent = Array(leaf.dropLast())
+                if !leaf.isEmpty, let free = (0..<10).map(Int32.init).first(where: { !(children[parent] ?? []).contains($0) }) {
+                    leaf = parent + [free]
+                    children[parent, default: []].insert(free)
+                    positions[leaf] = []
+                } else if let other = positions.filter({ $0.value.count < capacity }).keys.min(by: { distance(v, $0) < distance(v, $1) || (distance(v, $0) == distance(v, $1) && $0.lexicographicallyPrecedes($1)) }) {
+                    leaf = other
+                } else {
+                    throw Failure(description: "every leaf of the docid tree is full (\(capacity) documents each); retrain with a larger --leaf-size")
+                }
+            }
+            var pos = 0
+            while positions[leaf]?.contains(pos) == true { pos += 1 }
+            positions[leaf, default: []].insert(pos)
+            let s = String(pos)
+            return leaf + (String(repeating: "0", count: max(0, leafDigits - s.count)) + s).map { Int32(String($0))! }
+        }
+    }
+
+    // MARK: - Model
+
+    /// Copies every parameter and AdamW moment of `old` into `new`, whose target
+    /// vocabulary (and decoder length) may be larger: the extra rows stay zero.
+    static func copyParameters(from old: Seq2Seq, to new: Seq2Seq) {
+        for e in new.params.entries {
+            guard let o = old.params.entry(e.name) else { continue }
+            let cols = e.shape.count == 2 ? e.shape[1] : 1
+            precondition(o.shape.count == e.shape.count && (e.shape.count == 1 || o.shape[1] == cols), "\(e.name): \(o.shape) → \(e.shape)")
+            let n = min(o.count, e.count)
+            for (src, dst) in [(old.params.values, new.params.values), (old.params.m, new.params.m), (old.params.v, new.params.v)] {
+                (dst.data + e.offset).update(from: src.data + o.offset, count: n)
+            }
+        }
+    }
+
+    /// IncDSI-style fit of each new document's output row: start from the mean of the
+    /// decoder states of its views (scaled like its siblings' rows), then minimise
+    /// Σ_v max(0, m_v + margin − (w·h_v + b))² + λ‖w − w₀‖², where h_v is the state that
+    /// predicts the document's token for view v and m_v the best logit among the old
+    /// tokens allowed there. Only the new rows change.
+    static func fitRows(model: Seq2Seq, vocabulary: TargetVocabulary, firstNew: Int, views: [[[Int32]]], margin: Float, steps: Int) throws {
+        let c = model.config, C = c.dModel, V = c.targetVocab
+        let head = model.params.tensor("lm_head.weight"), bias = model.params.tensor("lm_head.bias")
+        let trie = DocIDTrie(vocabulary)
+        // Decoder states for every view, batched.
+        var items: [(doc: Int, source: [Int32])] = []
+        for (i, vs) in views.enumerated() { for v in vs { items.append((firstNew + i, Array(v.prefix(c.sourceLength)))) } }
+        var states = [Float](repeating: 0, count: items.count * C)
+        let ws = Workspace()
+        var rng = SeededRNG(seed: 0)
+        var j = 0
+        while j < items.count {
+            let chunk = Array(items[j..<min(items.count, j + 128)])
+            let batch = Trainer.makeBatch(chunk.map { TrainingExample(source: $0.source, document: $0.doc) }, vocabulary: vocabulary, config: c)
+            _ = try model.forward(batch, workspace: ws, training: false, rng: &rng)
+            let h = ws.lastDecoderStates
+            for (b, it) in chunk.enumerated() {
+                let pos = vocabulary.tokens[it.doc].count - 1  // the position that predicts the document's own token
+                for x in 0..<C { states[(j + b) * C + x] = h[(b * batch.T + pos) * C + x] }
+            }
+            j += chunk.count
+        }
+        // Per document.
+        var item = 0
+        var newTokens = Set<Int32>()
+        for d in firstNew..<(firstNew + views.count) { newTokens.insert(vocabulary.tokens[d].last!) }
+        // Typical scale of old document rows.
+        var oldNorm: Float = 0, oldBias: Float = 0, oldCount = 0
+        for d in 0..<firstNew {
+            let t = Int(vocabulary.tokens[d].last!)
+            var n: Float = 0
+            for x in 0..<C { n += head[t * C + x] * head[t * C + x] }
+            oldNorm += n.squareRoot(); oldBias += bias[t]; oldCount += 1
+        }
+        oldNorm /= Float(max(1, oldCount)); oldBias /= Float(max(1, oldCount))
+        for (i, vs) in views.enumerated() {
+            let d = firstNew + i, token = Int(vocabulary.tokens[d].last!)
+            let n = vs.count
+            defer { item += n }
+            if n == 0 { continue }
+            let node = trie.node(for: vocabulary.tokens[d].dropLast())!
+            let siblings = trie.allowed(at: node).filter { $0 != TargetVocabulary.eos && !newTokens.contains($0) && Int($0) < V }
+            // Best old logit per view.
+            var best = [Float](repeating: -.infinity, count: n)
+            for v in 0..<n {
+                let h = states[((item + v) * C)...].prefix(C)
+                for t in siblings {
+                    var z = bias[Int(t)]
+                    for (x, hx) in h.enumerated() { z += head[Int(t) * C + x] * hx }
+                    best[v] = max(best[v], z)
+                }
+            }
+            // w₀: the mean state's direction at the old rows' typical norm.
+            var w0 = [Float](repeating: 0, count: C)
+            for v in 0..<n { for x in 0..<C { w0[x] += states[(item + v) * C + x] } }
+            let n0 = w0.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let scale = n0 > 0 ? (oldNorm > 0 ? oldNorm : 1) / n0 : 0
+            for x in 0..<C { w0[x] *= scale }
+            var w = w0, b = oldBias
+            var hmax: Float = 1
+            for v in 0..<n { var s: Float = 0; for x in 0..<C { s += states[(item + v) * C + x] * states[(item + v) * C + x] }; hmax = max(hmax, s) }
+            let lambda: Float = 0.01
+            let eta = 0.5 / (hmax + 1 + lambda)
+            for _ in 0..<steps {
+                var gw = [Float](repeating: 0, count: C), gb: Float = 0, active = false
+                for v in 0..<n where best[v].isFinite {
+                    var z = b
+                    for x in 0..<C { z += w[x] * states[(item + v) * C + x] }
+                    let gap = best[v] + margin - z
+                    if gap > 0 {
+                        active = true
+                        for x in 0..<C { gw[x] -= 2 * gap * states[(item + v) * C + x] }
+                        gb -= 2 * gap
+                    }
+                }
+                if !active { break }
+                for x in 0..<C { w[x] -= eta * (gw[x] + 2 * lambda * (w[x] - w0[x])) }
+                b -= eta * gb
+            }
+            for x in 0..<C { head[token * C + x] = w[x] }
+            bias[token] = b
+        }
+    }
+}
+
+extension TrainedIndex {
+    /// Ranked documents for already tokenized queries.
+    public func search(tokens queries: [[Int32]], beam: Int = 10, topK: Int = 10, batch: Int = 32) throws -> [[ConstrainedBeamSearch.Hit]] {
+        let searcher = ConstrainedBeamSearch(model: model, trie: trie, beam: beam, topK: min(topK, beam))
+        var out: [[ConstrainedBeamSearch.Hit]] = []
+        var i = 0
+        while i < queries.count {
+            let chunk = queries[i..<min(queries.count, i + batch)].map { Array($0.prefix(model.config.sourceLength)) }
+            out += try searcher.search(chunk.map { $0.isEmpty ? [Tokenizer.unk] : $0 })
+            i += batch
+        }
+        return out
+    }
+}
