@@ -133,8 +133,10 @@ public final class TrainedIndex: @unchecked Sendable {
             }
             return l
         }
-        let memory = try ReplayMemory.parse(tsv: String(decoding: try need("replay.tsv"), as: UTF8.self), path: directory + "/replay.tsv",
-                                            documents: docids.corpusIDs.count, vocabulary: tokenizer.count)
+        // Checkpoints written before the replay memory existed load with an empty one.
+        let memory = try files["replay.tsv"].map { data throws(InputError) in
+            try ReplayMemory.parse(tsv: String(decoding: data, as: UTF8.self), path: directory + "/replay.tsv", documents: docids.corpusIDs.count, vocabulary: tokenizer.count)
+        } ?? ReplayMemory()
         let generations = manifest.generations ?? []
         guard generations.reduce(0, { $0 + $1.documents }) == docids.corpusIDs.count || generations.isEmpty else {
             throw Checkpoint.Error(path: directory + "/manifest.json", message: "generations cover \(generations.reduce(0) { $0 + $1.documents }) documents, docids.tsv has \(docids.corpusIDs.count)")
