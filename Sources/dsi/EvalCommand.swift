@@ -14,6 +14,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Results per query (≤ beam).") var topK: Int = 10
     @Option(help: "Softmax at each step over all tokens (all) or only those the trie allows (allowed).") var normalization: String = "all"
     @Option(name: .customLong("run"), help: "Write a TREC run file here.") var runFile: String?
+    @Option(help: "Split metrics into old and new by these documents (JSON lines with ids; default: the documents dsi add added).") var added: String?
     @Flag(help: "Instead of queries, use every document's title as a query for itself (self-retrieval).") var titles = false
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var compute: ComputeOptions
@@ -57,10 +58,11 @@ struct EvalCommand: ParsableCommand {
             scored[q] = h.map { (index.docids.corpusIDs[$0.document], $0.score) }
         }
         var result = EvaluationReport.make(run: ranked, qrels: qrels, seenDocuments: EvaluationReport.seenDocuments(c), seconds: seconds)
-        if index.generations.count > 1 {
-            // Queries with a relevant document added by dsi add are "new", the rest "old".
+        if index.generations.count > 1 || added != nil {
+            // Queries with a relevant document added by dsi add (or listed in --added) are
+            // "new", the rest "old".
             let first = index.generations.filter { $0.generation > 0 }.map(\.firstDocument).min() ?? index.docids.corpusIDs.count
-            let added = Set(index.docids.corpusIDs[first...])
+            let added = try self.added.map { Set(try Corpus.readDocuments($0).map(\.id)) } ?? Set(index.docids.corpusIDs[first...])
             result["old"] = Metrics.summarize(run: ranked, qrels: qrels.filter { !$0.value.keys.contains(where: added.contains) }).json
             result["new"] = Metrics.summarize(run: ranked, qrels: qrels.filter { $0.value.keys.contains(where: added.contains) }).json
         }
