@@ -14,6 +14,9 @@ public struct ConstrainedBeamSearch {
     public var beam: Int
     public var topK: Int
     public var normalization: Normalization
+    /// Encoder activations, reused by every search of this value (so one searcher per
+    /// thread).
+    private let workspace = Workspace()
 
     /// What each step's softmax is taken over.
     public enum Normalization: String, Sendable, Codable, CaseIterable {
@@ -43,7 +46,7 @@ public struct ConstrainedBeamSearch {
         for (q, s) in sources.enumerated() {
             for (i, t) in s.prefix(S).enumerated() { src[q * S + i] = t; mask[q * S + i] = 1 }
         }
-        let state = try model.beginDecoding(source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam)
+        let state = try model.beginDecoding(source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam, workspace: workspace)
         let V = model.config.targetVocab
         // Live beams per query: trie node (−1: a padding row) and cumulative score.
         // Row r of the state holds beam r % g of query r / g.

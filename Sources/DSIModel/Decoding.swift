@@ -34,7 +34,9 @@ public final class DecodingState: @unchecked Sendable {
         self.rows = Q
         self.sourceMask = sourceMask
         self.crossKV = crossKV
-        func cache() -> [Tensor] { (0..<c.decoderLayers).map { _ in Tensor(zeros: [maxRows, c.targetLength, C]) } }
+        // Position t of a row is written before any read of it, and `reorder` copies only
+        // written positions, so the caches need no zero fill.
+        func cache() -> [Tensor] { (0..<c.decoderLayers).map { _ in Tensor(uninitialized: [maxRows, c.targetLength, C]) } }
         selfK = cache(); selfV = cache(); spareK = cache(); spareV = cache()
         x = Tensor(zeros: [maxRows, C]); ln = Tensor(zeros: [maxRows, C]); att = Tensor(zeros: [maxRows, C])
         branch = Tensor(zeros: [maxRows, C]); crossQ = Tensor(zeros: [maxRows, C])
@@ -76,14 +78,16 @@ extension Seq2Seq {
     /// Encodes Q sources (right-padded to S, `sourceMask` 1 for real tokens) and computes
     /// each decoder layer's cross-attention keys/values once. `maxRows` bounds the rows
     /// (queries × beams) that decoding may use.
-    public func beginDecoding(source: [Int32], sourceMask: [Float], queries Q: Int, sourceLength S: Int, maxRows: Int? = nil) throws(ModelError) -> DecodingState {
+    /// `workspace` holds the encoder's activations; passing the same one to every call
+    /// (one per thread) spares reallocating and zeroing them per batch.
+    public func beginDecoding(source: [Int32], sourceMask: [Float], queries Q: Int, sourceLength S: Int, maxRows: Int? = nil, workspace: Workspace? = nil) throws(ModelError) -> DecodingState {
         let c = config, C = c.dModel
         let T = 1
         let batch = Seq2SeqBatch(
             B: Q, S: S, T: T, source: source, sourceMask: sourceMask,
             targetIn: [Int32](repeating: 0, count: Q * T), targetOut: [Int32](repeating: Self.ignoreIndex, count: Q * T))
         try checkBatch(batch)
-        let ws = Workspace()
+        let ws = workspace ?? Workspace()
         ws.prepare(for: batch, model: self)
         var rng = SeededRNG(seed: 0)  // unused: no dropout at inference
         encoderForward(ws, source: ws.source.baseAddress!, mask: ws.sourceMask.baseAddress!, B: Q, S: S, training: false, rng: &rng)

@@ -126,12 +126,12 @@ public final class Workspace: @unchecked Sendable {
         dq = Tensor(zeros: [N, C]); dkv = Tensor(zeros: [M, 2 * C]); dmem = Tensor(zeros: [M, C])
     }
 
-    /// Logits (B·T, V) of the last forward pass.
     /// The last forward pass's final decoder states (after the last layer norm), (B·T, C).
     public var lastDecoderStates: UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: decNorm.data, count: B * T * (decNorm.shape.last ?? 0))
     }
 
+    /// Logits (B·T, V) of the last forward pass.
     public var lastLogits: UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: logits.data, count: B * T * (logits.shape.last ?? 0))
     }

@@ -12,14 +12,20 @@ public final class Tensor: @unchecked Sendable {
     private let owns: Bool
 
     /// A new zero-filled tensor.
-    public init(zeros shape: [Int]) {
+    public convenience init(zeros shape: [Int]) {
+        self.init(uninitialized: shape)
+        data.update(repeating: 0, count: max(1, count))
+    }
+
+    /// A new tensor whose contents are unspecified until written (for buffers every
+    /// element of which is written before it is read, such as KV caches).
+    public init(uninitialized shape: [Int]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         self.count = shape.reduce(1, *)
         let raw = UnsafeMutableRawPointer.allocate(
             byteCount: max(1, count) * MemoryLayout<Float>.stride, alignment: 64)
         self.data = raw.bindMemory(to: Float.self, capacity: max(1, count))
-        self.data.initialize(repeating: 0, count: max(1, count))
         self.owner = nil
         self.owns = true
     }
