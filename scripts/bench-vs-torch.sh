@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures swift-dsi and the PyTorch twin (../shared/peers/torch_dsi.py) side by side, in
-# one run, at the same configuration and thread count, and prints both JSON objects.
+# one run, at the same configuration and thread count: training steps (dsi bench ops) and
+# trie-constrained beam search (dsi bench query); prints every JSON object.
 #
 #   scripts/bench-vs-torch.sh [THREADS] [STEPS]
 #
@@ -26,6 +27,12 @@ if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
   # The environment pins OpenBLAS's kernels; show what dsi picks by itself too.
   echo "# swift-dsi with OPENBLAS_CORETYPE unset (dsi picks the kernels): env -u OPENBLAS_CORETYPE dsi bench ops --threads $threads --steps $steps --target-length 8 --json"
   env -u OPENBLAS_CORETYPE .build/release/dsi bench ops --threads "$threads" --steps "$steps" --target-length 8 --json
+fi
+echo "# swift-dsi beam search: dsi bench query --threads $threads --json"
+.build/release/dsi bench query --threads "$threads" --json
+if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+  echo "# swift-dsi beam search, dsi's own kernel choice: env -u OPENBLAS_CORETYPE dsi bench query --threads $threads --json"
+  env -u OPENBLAS_CORETYPE .build/release/dsi bench query --threads "$threads" --json
 fi
 if [ -n "$python" ] && "$python" -c "import torch" 2>/dev/null; then
   echo "# PyTorch twin: torch_dsi.py --threads $threads --steps $steps --batch 64"

@@ -114,7 +114,28 @@ public enum ContinualIndexer {
         var lsa = old.lsa
         var newVectors: [Float] = []
         if let l = lsa { for n in news { newVectors += l.project(n.full) } }
-        let newDocids = try assignDocIDs(old, count: news.count, ids: documents.map(\.id), vectors: newVectors)
+        // Semantic docids: the leaf the trained model itself walks to for the document's
+        // title and lead (greedy decoding; the majority, ties to the LSA-nearest), so
+        // queries like them reach the new document; the LSA routing decides when the
+        // model's votes give no leaf.
+        var preferred = [[Int32]?](repeating: nil, count: news.count)
+        if old.docids.scheme == .semantic {
+            var qs: [[Int32]] = [], owner: [Int] = []
+            for (i, n) in news.enumerated() {
+                for v in [Array(n.title.prefix(opts.sourceLength)), Array(n.full.prefix(opts.viewLength))] where !v.isEmpty { qs.append(v); owner.append(i) }
+            }
+            let hits = try old.search(tokens: qs, beam: 1, topK: 1)
+            var votes = [[[Int32]: Int]](repeating: [:], count: news.count)
+            for (h, i) in zip(hits, owner) {
+                if let d = h.first?.document { votes[i][Array(old.docids.docids[d].dropLast(opts.leafDigits)), default: 0] += 1 }
+            }
+            for i in news.indices {
+                let best = votes[i].values.max() ?? 0
+                let leaves = votes[i].filter { $0.value == best }.keys
+                preferred[i] = leaves.count == 1 ? leaves.first : nil
+            }
+        }
+        let newDocids = try assignDocIDs(old, count: news.count, ids: documents.map(\.id), vectors: newVectors, preferred: preferred)
         let docids = DocIDAssignment(scheme: old.docids.scheme, corpusIDs: old.docids.corpusIDs + documents.map(\.id), docids: old.docids.docids + newDocids)
         if let l = lsa { lsa = l.appending(documentRows: newVectors) }
         let vocabulary = opts.vocabulary(docids)
@@ -251,7 +272,7 @@ public enum ContinualIndexer {
 
     // MARK: - Docids
 
-    static func assignDocIDs(_ old: TrainedIndex, count: Int, ids: [String], vectors: [Float]) throws -> [[Int32]] {
+    static func assignDocIDs(_ old: TrainedIndex, count: Int, ids: [String], vectors: [Float], preferred: [[Int32]?] = []) throws -> [[Int32]] {
         let a = old.docids
         var used = Set(a.docids)
         switch a.scheme {
@@ -279,7 +300,7 @@ public enum ContinualIndexer {
             guard let lsa = old.lsa else { throw Failure(description: "this checkpoint has no LSA projection (lsa.safetensors) to place new semantic docids") }
             var tree = KMeansTree(a, leafDigits: old.options.leafDigits, vectors: lsa.documentVectors)
             let k = lsa.dimensions
-            return try (0..<count).map { i in try tree.place(Array(vectors[(i * k)..<((i + 1) * k)])) }
+            return try (0..<count).map { i in try tree.place(Array(vectors[(i * k)..<((i + 1) * k)]), leaf: i < preferred.count ? preferred[i] : nil) }
         }
     }
 
@@ -318,13 +339,17 @@ public enum ContinualIndexer {
 
         var capacity: Int { Int(pow(10, Double(leafDigits))) }
 
-        /// Routes `v` to the nearest leaf (nearest child centroid at every level) and takes
+        /// Routes `v` to `leaf` when given (and known), else to the nearest leaf (nearest child centroid at every level), and takes
         /// its next free position; a full leaf spills to a new sibling leaf (a free digit
         /// under the same parent), else to the nearest leaf with room.
-        mutating func place(_ v: [Float]) throws -> [Int32] {
+        mutating func place(_ v: [Float], leaf preferredLeaf: [Int32]? = nil) throws -> [Int32] {
             var path: [Int32] = []
-            while let kids = children[path], !kids.isEmpty, positions[path] == nil {
-                path.append(kids.sorted().min { distance(v, path + [$0]) < distance(v, path + [$1]) }!)
+            if let p = preferredLeaf, positions[p] != nil {
+                path = p
+            } else {
+                while let kids = children[path], !kids.isEmpty, positions[path] == nil {
+                    path.append(kids.sorted().min { distance(v, path + [$0]) < distance(v, path + [$1]) }!)
+                }
             }
             var leaf = path
             if (positions[leaf]?.count ?? 0) >= capacity {
@@ -397,7 +422,11 @@ public enum ContinualIndexer {
         }
         let wanted = Set(oldSiblings.values.joined())
         var oldViews: [Int: [Int]] = [:]  // old document → item indices
-        for v in memory.views where wanted.contains(v.document) && (v.kind == .title || v.kind == .lead) && !v.tokens.isEmpty {
+        // Each old sibling's title (its lead when it has none) stands for its queries
+        // (adding its train queries measured no better on SciFact, and slower).
+        var hasTitle = Set<Int>()
+        for v in memory.views where v.kind == .title && !v.tokens.isEmpty { hasTitle.insert(v.document) }
+        for v in memory.views where wanted.contains(v.document) && (v.kind == .title || (v.kind == .lead && !hasTitle.contains(v.document))) && !v.tokens.isEmpty {
             oldViews[v.document, default: []].append(items.count)
             items.append((v.document, Array(v.tokens.prefix(c.sourceLength))))
         }
