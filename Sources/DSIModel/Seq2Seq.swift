@@ -255,6 +255,7 @@ extension Seq2Seq {
         let N = B * T, M = B * S
         let drop = ws.dropoutUsed
         guard ws.counted > 0 else { return }
+        ws.prepareBackward(config: config)
 
         ws.dlogits.zero()
         crossEntropyBackward(dlogits: ws.dlogits.data, probs: ws.probs.data, targets: ws.targetOut.baseAddress!, N: N, V: V, smoothing: ws.smoothing, ignoreIndex: Self.ignoreIndex, dloss: 1 / Float(ws.counted))

@@ -118,12 +118,29 @@ public final class Workspace: @unchecked Sendable {
         encNormMean = Tensor(zeros: [M]); encNormRstd = Tensor(zeros: [M])
         decEmbed = Tensor(zeros: [N, C]); decNorm = Tensor(zeros: [N, C])
         decNormMean = Tensor(zeros: [N]); decNormRstd = Tensor(zeros: [N])
-        logits = Tensor(zeros: [N, V]); probs = Tensor(zeros: [N, V]); dlogits = Tensor(zeros: [N, V])
+        logits = Tensor(zeros: [N, V]); probs = Tensor(zeros: [N, V])
         losses = Tensor(zeros: [N])
-        branch = Tensor(zeros: [rows, C]); dbranch = Tensor(zeros: [rows, C])
+        branch = Tensor(zeros: [rows, C])
+        // Gradient buffers wait for the first backward pass (inference never needs them).
+        backwardFor = nil
+        dlogits = Tensor(zeros: [0]); dbranch = Tensor(zeros: [0]); dres = Tensor(zeros: [0]); dln = Tensor(zeros: [0])
+        datt = Tensor(zeros: [0]); dqkv = Tensor(zeros: [0]); dff = Tensor(zeros: [0])
+        dq = Tensor(zeros: [0]); dkv = Tensor(zeros: [0]); dmem = Tensor(zeros: [0])
+    }
+
+    /// The capacity (B, S, T) the gradient buffers were allocated for, if they were.
+    private var backwardFor: (Int, Int, Int)?
+
+    /// Allocates the gradient buffers for the current capacity (before a backward pass).
+    func prepareBackward(config c: ModelConfig) {
+        if let b = backwardFor, b == (capB, capS, capT) { return }
+        let C = c.dModel, F = c.ff, V = c.targetVocab
+        let M = capB * capS, N = capB * capT, rows = max(M, N)
+        dlogits = Tensor(zeros: [N, V]); dbranch = Tensor(zeros: [rows, C])
         dres = Tensor(zeros: [rows, C]); dln = Tensor(zeros: [rows, C]); datt = Tensor(zeros: [rows, C])
         dqkv = Tensor(zeros: [rows, 3 * C]); dff = Tensor(zeros: [rows, F])
         dq = Tensor(zeros: [N, C]); dkv = Tensor(zeros: [M, 2 * C]); dmem = Tensor(zeros: [M, C])
+        backwardFor = (capB, capS, capT)
     }
 
     /// The last forward pass's final decoder states (after the last layer norm), (B·T, C).
