@@ -1,5 +1,11 @@
 import DSITensor
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The mutable side of inference (whisper.cpp's split): for Q queries, the encoder
 /// memory's cross-attention keys/values per decoder layer (computed once per query and
 /// shared by all of its rows), and a self-attention key/value cache per decoder row.
@@ -26,6 +32,7 @@ public final class DecodingState: @unchecked Sendable {
     let qkv: Tensor  // (maxRows, 3C)
     let ffn: Tensor  // (maxRows, F)
     let probs: Tensor  // (maxRows, H, max(S, maxSteps))
+    let groupScores: Tensor  // (maxRows, H, maxRows / Q · maxSteps): self-attention of a query's rows at once
     let logits: Tensor  // (maxRows, V)
 
     init(model: Seq2Seq, queries Q: Int, sourceLength S: Int, maxRows: Int, sourceMask: Tensor, crossKV: [Tensor]) {
@@ -34,15 +41,16 @@ public final class DecodingState: @unchecked Sendable {
         self.rows = Q
         self.sourceMask = sourceMask
         self.crossKV = crossKV
-        // Position t of a row is written before any read of it, and `reorder` copies only
-        // written positions, so the caches need no zero fill.
-        func cache() -> [Tensor] { (0..<c.decoderLayers).map { _ in Tensor(uninitialized: [maxRows, c.targetLength, C]) } }
+        // Zero-filled: grouped self-attention multiplies whole cache blocks (unused
+        // positions by zero weights), so every element must be finite.
+        func cache() -> [Tensor] { (0..<c.decoderLayers).map { _ in Tensor(zeros: [maxRows, c.targetLength, C]) } }
         selfK = cache(); selfV = cache(); spareK = cache(); spareV = cache()
         x = Tensor(zeros: [maxRows, C]); ln = Tensor(zeros: [maxRows, C]); att = Tensor(zeros: [maxRows, C])
         branch = Tensor(zeros: [maxRows, C]); crossQ = Tensor(zeros: [maxRows, C])
         mean = Tensor(zeros: [maxRows]); rstd = Tensor(zeros: [maxRows])
         qkv = Tensor(zeros: [maxRows, 3 * C]); ffn = Tensor(zeros: [maxRows, c.ff])
         probs = Tensor(zeros: [maxRows, c.heads, max(S, c.targetLength)])
+        groupScores = Tensor(zeros: [maxRows, c.heads, (maxRows / max(1, Q)) * c.targetLength])
         logits = Tensor(zeros: [maxRows, c.targetVocab])
     }
 
@@ -124,7 +132,11 @@ extension Seq2Seq {
                 (k + n * stride + t * C).update(from: state.qkv.data + n * 3 * C + C, count: C)
                 (v + n * stride + t * C).update(from: state.qkv.data + n * 3 * C + 2 * C, count: C)
             }
-            attentionForward(out: state.att.data, probs: state.probs.data, q: state.qkv.data, k: k, v: v, keyMask: nil, selfShape)
+            if g > 1 {
+                groupedSelfAttention(state, k: k, v: v, t: t)
+            } else {
+                attentionForward(out: state.att.data, probs: state.probs.data, q: state.qkv.data, k: k, v: v, keyMask: nil, selfShape)
+            }
             linearForward(out: br, inp: state.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
             residualForward(out: x, a: x, b: br, n: N * C)
             // cross-attention: the g rows of a query share its keys/values
@@ -145,6 +157,40 @@ extension Seq2Seq {
         linearForward(out: state.logits.data, inp: ln, weight: w(head.w), bias: w(head.b), N: N, IC: C, OC: V)
         state.advance()
         return UnsafeBufferPointer(start: state.logits.data, count: N * V)
+    }
+
+    /// Self-attention of one decoding step with g > 1 rows per query, two sgemm calls per
+    /// (query, head) instead of two per (row, head): the g rows' queries against all g
+    /// rows' caches (g × g·maxSteps scores, of which row i uses its own block's first
+    /// t + 1), a masked softmax that zeroes every other score, then the weights times all
+    /// g caches' values. The extra multiply-adds on zero weights cost less than the calls
+    /// they replace at the sizes beam search uses.
+    func groupedSelfAttention(_ state: DecodingState, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, t: Int) {
+        let c = config, C = c.dModel, H = c.heads, dh = C / H
+        let Q = state.queries, g = state.group, L = state.maxSteps, span = g * L, stride = L * C
+        let scale = 1 / Float(dh).squareRoot()
+        let qkv = state.qkv.data, out = state.att.data, scores = state.groupScores.data
+        parallelFor(Q * H) { pairs in
+            for pair in pairs {
+                let q = pair / H, h = pair % H, r0 = q * g
+                let P = scores + pair * g * span
+                BLAS.sgemm(transB: true, m: g, n: span, k: dh, alpha: scale, a: qkv + r0 * 3 * C + h * dh, lda: 3 * C,
+                           b: k + r0 * stride + h * dh, ldb: C, c: P, ldc: span)
+                for i in 0..<g {
+                    let row = P + i * span, own = row + i * L
+                    var mx = -Float.infinity
+                    for j in 0...t { mx = max(mx, own[j]) }
+                    var sum: Float = 0
+                    for j in 0...t { own[j] = expf(own[j] - mx); sum += own[j] }
+                    let inv = 1 / sum
+                    for j in 0...t { own[j] *= inv }
+                    if i > 0 { row.update(repeating: 0, count: i * L) }
+                    if t + 1 < span - i * L { (own + t + 1).update(repeating: 0, count: span - i * L - t - 1) }
+                }
+                BLAS.sgemm(m: g, n: dh, k: span, a: P, lda: span, b: v + r0 * stride + h * dh, ldb: C,
+                           c: out + r0 * C + h * dh, ldc: C)
+            }
+        }
     }
 
     /// Greedy decoding of `steps` tokens after `bos` for each query, through the cache.
