@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "DSITensorTests", dependencies: ["DSITensor"]),
         .testTarget(name: "DSIModelTests", dependencies: ["DSIModel", "DSITensor"]),
         .testTarget(name: "DSITextTests", dependencies: ["DSIText"]),
-        .testTarget(name: "DSIIndexTests", dependencies: ["DSIIndex", "DSIText"]),
+        .testTarget(name: "DSIIndexTests", dependencies: ["DSIIndex", "DSIText"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )
