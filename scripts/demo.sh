@@ -5,8 +5,8 @@
 #                  tokens, LSA initialisation), 20 epochs, a few minutes on 2 cores
 #   2. dsi query   a few questions from the test split
 #   3. dsi eval    the test split, next to dsi bm25
-#   4. dsi add     six documents the model has never seen (Corpora/demo/added), fast mode,
-#                  then the questions they answer
+#   4. dsi add     six documents the model has never seen (Corpora/demo/added), replay
+#                  mode (seconds), then the questions they answer
 # Checkpoints go to Checkpoints/demo and Checkpoints/demo-grown (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +26,8 @@ $DSI eval --checkpoint "$CK" --corpus Corpora/demo --split test
 echo "== dsi bm25 --corpus Corpora/demo --split test"
 $DSI bm25 --corpus Corpora/demo --split test
 
-echo; echo "== dsi add --checkpoint $CK --documents Corpora/demo/added/documents.jsonl --mode fast --output $CK-grown"
-$DSI add --checkpoint "$CK" --documents Corpora/demo/added/documents.jsonl --mode fast --output "$CK-grown"
+echo; echo "== dsi add --checkpoint $CK --documents Corpora/demo/added/documents.jsonl --output $CK-grown"
+$DSI add --checkpoint "$CK" --documents Corpora/demo/added/documents.jsonl --output "$CK-grown"
 echo; echo "== dsi query --checkpoint $CK-grown (questions about the added documents)"
 $DSI query --checkpoint "$CK-grown" --top-k 3 \
   "what causes the northern lights" "how do tardigrades survive in space" "how were egyptian hieroglyphs deciphered"

@@ -17,6 +17,9 @@ public struct AddOptions: Sendable {
     public var mode: AddMode = .replay
     /// Replay: passes over the new documents' views.
     public var epochs: Double = 4
+    /// Replay: at least this many steps, so adding a handful of documents still
+    /// rehearses them enough (6 demo documents: 4 epochs are 8 steps).
+    public var minimumSteps = 30
     /// Replay: old examples (replayed views and train queries) per new example.
     public var replayRatio: Double = 1
     /// Replay: peak learning rate (default: half the preset's).
@@ -178,7 +181,7 @@ public enum ContinualIndexer {
             let newPerEpoch = (0..<news.count).reduce(0) { $0 + views($1).count + news[$1].queries.count }
             let oldPerEpoch = memory.isEmpty ? 0 : Int((Double(newPerEpoch) * options.replayRatio).rounded())
             let perEpoch = newPerEpoch + oldPerEpoch
-            let total = max(1, Int((options.epochs * Double(perEpoch) / Double(options.batchSize)).rounded(.up)))
+            let total = max(options.minimumSteps, 1, Int((options.epochs * Double(perEpoch) / Double(options.batchSize)).rounded(.up)))
             let peak = options.learningRate ?? opts.effectiveLearningRate / 2
             let ws = Workspace()
             log("replay: \(total) steps (\(newPerEpoch) new and \(oldPerEpoch) replayed examples per epoch), peak lr \(peak)")
