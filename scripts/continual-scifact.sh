@@ -3,7 +3,9 @@
 # by a hash of the id, train on the other 90%, add the 10% with each mode, and compare
 # with the model before the add and with a model trained on the full corpus for the same
 # time. Usage: scripts/continual-scifact.sh [MINUTES] [WORKDIR]
-# The two trainings run side by side, one thread each (the machine has 2 cores).
+# The two trainings run side by side, one thread each (the machine has 2 cores). The
+# README's figures come from `env -u OPENBLAS_CORETYPE scripts/continual-scifact.sh 45`
+# (dsi then picks OpenBLAS's AVX-512 kernels where the environment pins AVX2 ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIN=${1:-45}
