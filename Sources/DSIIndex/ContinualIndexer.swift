@@ -101,13 +101,8 @@ public enum ContinualIndexer {
         var news: [NewDocument] = documents.map { d in
             NewDocument(document: d, full: tok.encode(d.title + " " + d.text), title: tok.encode(d.title), text: tok.encode(d.text), terms: [], queries: [])
         }
-        let idf = old.lsa?.idf
-        for i in news.indices {
-            var counts: [Int32: Int] = [:]
-            for t in news[i].full where t >= Int32(Tokenizer.specials.count) { counts[t, default: 0] += 1 }
-            let w = counts.map { (t, n) in (t, (1 + logf(Float(n))) * (idf.map { Int(t) < $0.count ? $0[Int(t)] : 1 } ?? 1)) }
-            news[i].terms = w.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(opts.keyTerms).map(\.0)
-        }
+        let idf = old.lsa?.idf ?? [Float](repeating: 1, count: tok.count)
+        for i in news.indices { news[i].terms = LSA.keyTerms(LSA.tfidfRow(news[i].full, idf: idf), opts.keyTerms) }
         for q in queries where q.document >= 0 && q.document < news.count {
             let t = Array(tok.encode(q.text).prefix(opts.sourceLength))
             if !t.isEmpty { news[q.document].queries.append(t) }
@@ -222,10 +217,7 @@ public enum ContinualIndexer {
         var memory = old.memory
         for (i, n) in news.enumerated() {
             let d = D0 + i
-            if !n.full.isEmpty { memory.views.append(.init(document: d, kind: .lead, tokens: Array(n.full.prefix(opts.viewLength)))) }
-            if !n.title.isEmpty { memory.views.append(.init(document: d, kind: .title, tokens: Array(n.title.prefix(opts.viewLength)))) }
-            if !n.terms.isEmpty { memory.views.append(.init(document: d, kind: .terms, tokens: n.terms)) }
-            if let s = spans[i].first { memory.views.append(.init(document: d, kind: .span, tokens: s)) }
+            memory.remember(document: d, full: n.full, title: n.title, terms: n.terms, span: spans[i].first, viewLength: opts.viewLength)
             for q in n.queries { memory.views.append(.init(document: d, kind: .query, tokens: q)) }
         }
         let generation = (old.generations.map(\.generation).max() ?? 0) + 1
@@ -550,20 +542,5 @@ public enum ContinualIndexer {
             for x in 0..<C { head[t * C + x] = W[i][x] }
             bias[t] = B[i]
         }
-    }
-}
-
-extension TrainedIndex {
-    /// Ranked documents for already tokenized queries.
-    public func search(tokens queries: [[Int32]], beam: Int = 10, topK: Int = 10, batch: Int = 32) throws -> [[ConstrainedBeamSearch.Hit]] {
-        let searcher = ConstrainedBeamSearch(model: model, trie: trie, beam: beam, topK: min(topK, beam))
-        var out: [[ConstrainedBeamSearch.Hit]] = []
-        var i = 0
-        while i < queries.count {
-            let chunk = queries[i..<min(queries.count, i + batch)].map { Array($0.prefix(model.config.sourceLength)) }
-            out += try searcher.search(chunk.map { $0.isEmpty ? [Tokenizer.unk] : $0 })
-            i += batch
-        }
-        return out
     }
 }

@@ -12,14 +12,9 @@ extension LSA {
     /// The LSA vector (U·Σ row) of a tokenized document under this projection:
     /// its TF-IDF row (with the stored idf, L2-normalised) times the term vectors.
     public func project(_ tokens: [Int32]) -> [Float] {
-        let V = idf.count, k = dimensions
-        var counts: [Int32: Int] = [:]
-        for t in tokens where Int(t) < V && t >= Int32(Tokenizer.specials.count) { counts[t, default: 0] += 1 }
-        var w = counts.map { (t, n) in (t, (1 + logf(Float(n))) * idf[Int(t)]) }
-        let norm = w.reduce(Float(0)) { $0 + $1.1 * $1.1 }.squareRoot()
-        if norm > 0 { w = w.map { ($0.0, $0.1 / norm) } }
+        let k = dimensions
         var out = [Float](repeating: 0, count: k)
-        for (t, x) in w { for j in 0..<k { out[j] += x * termVectors[Int(t) * k + j] } }
+        for (t, x) in LSA.tfidfRow(tokens, idf: idf) { for j in 0..<k { out[j] += x * termVectors[Int(t) * k + j] } }
         return out
     }
 
@@ -80,6 +75,15 @@ public struct ReplayMemory: Sendable, Equatable {
 
     public var views: [View]
     public init(views: [View] = []) { self.views = views }
+
+    /// Remembers a document: its leading `viewLength` tokens, title, key terms, and a span
+    /// (each when not empty).
+    public mutating func remember(document d: Int, full: [Int32], title: [Int32], terms: [Int32], span: [Int32]?, viewLength: Int) {
+        if !full.isEmpty { views.append(View(document: d, kind: .lead, tokens: Array(full.prefix(viewLength)))) }
+        if !title.isEmpty { views.append(View(document: d, kind: .title, tokens: Array(title.prefix(viewLength)))) }
+        if !terms.isEmpty { views.append(View(document: d, kind: .terms, tokens: terms)) }
+        if let span, !span.isEmpty { views.append(View(document: d, kind: .span, tokens: span)) }
+    }
 
     /// `replay.tsv`: a header, then "document<TAB>kind<TAB>space-separated token ids".
     public func tsv() -> String {

@@ -33,13 +33,27 @@ public struct LSA: Sendable {
         }
         let N = Float(docs.count)
         let idf = df.map { logf((1 + N) / Float(1 + $0)) + 1 }
-        let rows = counts.map { c -> [(Int32, Float)] in
-            var r = c.map { (t, n) in (t, (1 + logf(Float(n))) * idf[Int(t)]) }.sorted { $0.0 < $1.0 }
-            let norm = r.reduce(Float(0)) { $0 + $1.1 * $1.1 }.squareRoot()
-            if norm > 0 { r = r.map { ($0.0, $0.1 / norm) } }
-            return r
-        }
-        return (rows, idf)
+        return (counts.map { weights($0, idf: idf) }, idf)
+    }
+
+    /// One document's TF-IDF row under a given idf: (token, (1 + ln tf) · idf) sorted by
+    /// token, L2-normalised. Specials and tokens beyond the idf are ignored.
+    public static func tfidfRow(_ tokens: [Int32], idf: [Float]) -> [(Int32, Float)] {
+        var c: [Int32: Int] = [:]
+        for t in tokens where Int(t) < idf.count && t >= Int32(Tokenizer.specials.count) { c[t, default: 0] += 1 }
+        return weights(c, idf: idf)
+    }
+
+    static func weights(_ counts: [Int32: Int], idf: [Float]) -> [(Int32, Float)] {
+        var r = counts.map { (t, n) in (t, (1 + logf(Float(n))) * idf[Int(t)]) }.sorted { $0.0 < $1.0 }
+        let norm = r.reduce(Float(0)) { $0 + $1.1 * $1.1 }.squareRoot()
+        if norm > 0 { r = r.map { ($0.0, $0.1 / norm) } }
+        return r
+    }
+
+    /// The `k` strongest tokens of a TF-IDF row, strongest first (ties: lower token first).
+    public static func keyTerms(_ row: [(Int32, Float)], _ k: Int) -> [Int32] {
+        row.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(k).map(\.0)
     }
 
     /// Fits k dimensions to tokenized documents over a vocabulary of size V.

@@ -43,11 +43,17 @@ public final class TrainedIndex: @unchecked Sendable {
 
     /// Ranked documents (corpus positions) for each query text.
     public func search(_ queries: [String], beam: Int = 10, topK: Int = 10, batch: Int = 32, normalization: ConstrainedBeamSearch.Normalization = .all) throws -> [[ConstrainedBeamSearch.Hit]] {
+        try search(tokens: queries.map(encode), beam: beam, topK: topK, batch: batch, normalization: normalization)
+    }
+
+    /// Ranked documents for already tokenized queries (cut to the model's source length;
+    /// an empty one searches for the unknown token).
+    public func search(tokens queries: [[Int32]], beam: Int = 10, topK: Int = 10, batch: Int = 32, normalization: ConstrainedBeamSearch.Normalization = .all) throws -> [[ConstrainedBeamSearch.Hit]] {
         let searcher = ConstrainedBeamSearch(model: model, trie: trie, beam: beam, topK: min(topK, beam), normalization: normalization)
         var out: [[ConstrainedBeamSearch.Hit]] = []
         var i = 0
         while i < queries.count {
-            let chunk = queries[i..<min(queries.count, i + batch)].map { encode($0) }
+            let chunk = queries[i..<min(queries.count, i + batch)].map { Array($0.prefix(model.config.sourceLength)) }
             out += try searcher.search(chunk.map { $0.isEmpty ? [Tokenizer.unk] : $0 })
             i += batch
         }

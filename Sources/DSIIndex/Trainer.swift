@@ -75,7 +75,7 @@ public final class Trainer {
         // Key terms: a document's highest TF-IDF tokens, strongest first.
         let full = fullTokens
         let (rows, idf) = LSA.tfidf(full, vocabulary: tok.count)
-        keyTermTokens = rows.map { r in r.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(options.keyTerms).map(\.0) }
+        keyTermTokens = rows.map { LSA.keyTerms($0, options.keyTerms) }
         if fitLSA && (options.docids == .semantic || options.initMode == .lsa) {
             let t1 = clock.now
             lsa = LSA.fit(tfidf: rows, idf: idf, vocabulary: tok.count, dimensions: options.lsaDimensions, seed: options.seed)
@@ -149,19 +149,14 @@ public final class Trainer {
     public func replayMemory() -> ReplayMemory {
         var rng = SeededRNG(seed: options.seed &+ 0x4E_4D)
         let L = options.viewLength
-        var views: [ReplayMemory.View] = []
+        var memory = ReplayMemory()
         for d in corpus.documents.indices {
-            if !fullTokens[d].isEmpty { views.append(.init(document: d, kind: .lead, tokens: Array(fullTokens[d].prefix(L)))) }
-            if !titleTokens[d].isEmpty { views.append(.init(document: d, kind: .title, tokens: Array(titleTokens[d].prefix(L)))) }
-            if !keyTermTokens[d].isEmpty { views.append(.init(document: d, kind: .terms, tokens: keyTermTokens[d])) }
             let text = textTokens[d]
-            if text.count > L {
-                let start = rng.int(below: text.count - L + 1)
-                views.append(.init(document: d, kind: .span, tokens: Array(text[start..<(start + L)])))
-            }
+            let span = text.count > L ? { let s = rng.int(below: text.count - L + 1); return Array(text[s..<(s + L)]) }() : nil
+            memory.remember(document: d, full: fullTokens[d], title: titleTokens[d], terms: keyTermTokens[d], span: span, viewLength: L)
         }
-        for (s, (_, d)) in zip(trainPairTokens, trainPairs) where !s.isEmpty { views.append(.init(document: d, kind: .query, tokens: s)) }
-        return ReplayMemory(views: views)
+        for (s, (_, d)) in zip(trainPairTokens, trainPairs) where !s.isEmpty { memory.views.append(.init(document: d, kind: .query, tokens: s)) }
+        return memory
     }
 
     // MARK: - Training data
