@@ -127,81 +127,35 @@ public struct LSA: Sendable {
     }
 
     /// Orthonormalises the columns of a (rows, cols) matrix in place: Cholesky QR, twice
-    /// (CholeskyQR2), with the Gram matrix through sgemm.
+    /// (CholeskyQR2), with the Gram matrix through sgemm and the factor and triangular
+    /// solve through LAPACK/BLAS in Double. A rank-deficient Gram matrix is factored with
+    /// a small diagonal shift (shifted CholeskyQR), so a degenerate column stays small
+    /// instead of failing.
     static func orthonormalizeColumns(_ Y: Tensor) {
         let n = Y.shape[0], c = Y.shape[1]
         for _ in 0..<2 {
             let G = Tensor(zeros: [c, c])
             BLAS.sgemm(transA: true, m: c, n: c, k: n, a: Y.data, lda: c, b: Y.data, ldb: c, c: G.data, ldc: c, parallel: true)
-            // R = chol(G) in Double; then Y ← Y R⁻¹, row by row (a triangular solve).
-            var R = [Double](repeating: 0, count: c * c)
-            for i in 0..<c {
-                for j in 0...i {
-                    var s = Double(G[i * c + j])
-                    for p in 0..<j { s -= R[i * c + p] * R[j * c + p] }
-                    if i == j {
-                        R[i * c + i] = s > 1e-10 ? s.squareRoot() : 1e-5  // a rank-deficient column stays tiny
-                    } else {
-                        R[i * c + j] = s / R[j * c + j]
-                    }
-                }
+            var g = (0..<(c * c)).map { Double(G[$0]) }
+            let trace = (0..<c).reduce(0.0) { $0 + g[$1 * c + $1] }
+            var shift = 1e-12 * max(trace, 1e-30)
+            var factor = LAPACK.cholesky(g, n: c)
+            while factor == nil {
+                for i in 0..<c { g[i * c + i] += shift }
+                shift *= 100
+                factor = LAPACK.cholesky(g, n: c)
             }
-            // R here is lower-triangular L with G = L Lᵀ; Y ← Y L⁻ᵀ.
-            parallelFor(n, grain: 64) { rows in
-                var x = [Double](repeating: 0, count: c)
-                for r in rows {
-                    let y = Y.data + r * c
-                    for j in 0..<c {
-                        var s = Double(y[j])
-                        for p in 0..<j { s -= R[j * c + p] * x[p] }
-                        x[j] = s / R[j * c + j]
-                    }
-                    for j in 0..<c { y[j] = Float(x[j]) }
-                }
-            }
+            var y = (0..<(n * c)).map { Double(Y[$0]) }
+            LAPACK.solveRightLowerTransposed(&y, rows: n, l: factor!, n: c)
+            for i in 0..<(n * c) { Y[i] = Float(y[i]) }
         }
     }
 
-    /// Eigen-decomposition of a symmetric (n, n) matrix by cyclic Jacobi rotations, in
-    /// Double. Returns eigenvalues in decreasing order and eigenvectors as the columns of
-    /// an (n, n) row-major matrix.
+    /// Eigen-decomposition of a symmetric (n, n) matrix (LAPACK `dsyevd` in Double):
+    /// eigenvalues in decreasing order, eigenvectors as the columns of an (n, n)
+    /// row-major matrix.
     static func symmetricEigen(_ G: Tensor, n: Int) -> ([Float], [Float]) {
-        var a = (0..<(n * n)).map { Double(G[$0]) }
-        var v = [Double](repeating: 0, count: n * n)
-        for i in 0..<n { v[i * n + i] = 1 }
-        for _ in 0..<60 {
-            var off = 0.0
-            for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { off += a[i * n + j] * a[i * n + j] } }
-            if off < 1e-22 { break }
-            for p in 0..<n {
-                for q in (p + 1)..<max(p + 1, n) {
-                    let apq = a[p * n + q]
-                    if abs(apq) < 1e-300 { continue }
-                    let theta = (a[q * n + q] - a[p * n + p]) / (2 * apq)
-                    let t = (theta >= 0 ? 1 : -1) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let cs = 1 / (t * t + 1).squareRoot(), sn = t * cs
-                    for k in 0..<n {
-                        let akp = a[k * n + p], akq = a[k * n + q]
-                        a[k * n + p] = cs * akp - sn * akq
-                        a[k * n + q] = sn * akp + cs * akq
-                    }
-                    for k in 0..<n {
-                        let apk = a[p * n + k], aqk = a[q * n + k]
-                        a[p * n + k] = cs * apk - sn * aqk
-                        a[q * n + k] = sn * apk + cs * aqk
-                    }
-                    for k in 0..<n {
-                        let vkp = v[k * n + p], vkq = v[k * n + q]
-                        v[k * n + p] = cs * vkp - sn * vkq
-                        v[k * n + q] = sn * vkp + cs * vkq
-                    }
-                }
-            }
-        }
-        let order = (0..<n).sorted { a[$0 * n + $0] != a[$1 * n + $1] ? a[$0 * n + $0] > a[$1 * n + $1] : $0 < $1 }
-        let values = order.map { Float(a[$0 * n + $0]) }
-        var vectors = [Float](repeating: 0, count: n * n)
-        for (newCol, old) in order.enumerated() { for r in 0..<n { vectors[r * n + newCol] = Float(v[r * n + old]) } }
-        return (values, vectors)
+        let (values, vectors) = LAPACK.symmetricEigen((0..<(n * n)).map { Double(G[$0]) }, n: n)
+        return (values.map { Float($0) }, vectors.map { Float($0) })
     }
 }

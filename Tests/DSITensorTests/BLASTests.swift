@@ -166,3 +166,45 @@ struct RuntimeTests {
         #expect(BLAS.threads == 1 && Threads.count >= 1)
     }
 }
+
+@Suite("LAPACK through OpenBLAS")
+struct LAPACKTests {
+    @Test("symmetric eigen-decomposition: A v = λ v, decreasing, orthonormal")
+    func eigen() {
+        let n = 5
+        var a = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { a[i * n + j] = 1 / Double(i + j + 1) + (i == j ? Double(i) : 0) } }
+        let (w, v) = LAPACK.symmetricEigen(a, n: n)
+        #expect(zip(w, w.dropFirst()).allSatisfy { $0 >= $1 })
+        for k in 0..<n {
+            for i in 0..<n {
+                let av = (0..<n).reduce(0.0) { $0 + a[i * n + $1] * v[$1 * n + k] }
+                #expect(abs(av - w[k] * v[i * n + k]) < 1e-10)
+            }
+            for l in 0..<n {
+                let dot = (0..<n).reduce(0.0) { $0 + v[$1 * n + k] * v[$1 * n + l] }
+                #expect(abs(dot - (k == l ? 1 : 0)) < 1e-10)
+            }
+        }
+    }
+
+    @Test("Cholesky: L Lᵀ = G, lower-triangular; nil when not positive definite; the triangular solve inverts Lᵀ")
+    func cholesky() throws {
+        let g: [Double] = [4, 2, 0.4, 2, 5, 1, 0.4, 1, 3]
+        let l = try #require(LAPACK.cholesky(g, n: 3))
+        for i in 0..<3 {
+            for j in 0..<3 {
+                if j > i { #expect(l[i * 3 + j] == 0) }
+                let s = (0..<3).reduce(0.0) { $0 + l[i * 3 + $1] * l[j * 3 + $1] }
+                #expect(abs(s - g[i * 3 + j]) < 1e-12)
+            }
+        }
+        #expect(LAPACK.cholesky([1, 2, 2, 1], n: 2) == nil)
+        // X = B Lᵀ, then solving recovers B.
+        let b: [Double] = [1, 2, 3, -1, 0.5, 2]
+        var x = [Double](repeating: 0, count: 6)
+        for r in 0..<2 { for j in 0..<3 { x[r * 3 + j] = (0..<3).reduce(0.0) { $0 + b[r * 3 + $1] * l[j * 3 + $1] } } }
+        LAPACK.solveRightLowerTransposed(&x, rows: 2, l: l, n: 3)
+        for i in 0..<6 { #expect(abs(x[i] - b[i]) < 1e-12) }
+    }
+}
