@@ -3,66 +3,6 @@ import DSITensor
 import DSIText
 import Foundation
 
-/// How `dsi add` updates the model.
-public enum AddMode: String, Codable, Sendable, CaseIterable {
-    /// Fit each new document's output row, then fine-tune the whole model on the new
-    /// documents' views mixed with replayed views and queries of old documents.
-    case replay
-    /// Fit only each new document's output row (and bias) against its views; every
-    /// other parameter, and so every old document's logit, stays as it was.
-    case fast
-}
-
-public struct AddOptions: Sendable {
-    public var mode: AddMode = .replay
-    /// Replay: passes over the new documents' views.
-    public var epochs: Double = 4
-    /// Replay: at least this many steps, so adding a handful of documents still
-    /// rehearses them enough (6 demo documents: 4 epochs are 8 steps).
-    public var minimumSteps = 30
-    /// Replay: old examples (replayed views and train queries) per new example.
-    public var replayRatio: Double = 1
-    /// Replay: peak learning rate (default: half the preset's).
-    public var learningRate: Float? = nil
-    /// Random spans per new document (besides its lead, title and key terms).
-    public var spansPerDocument = 3
-    /// Row fit: at most this many gradient steps per document, and the logit margin a
-    /// document's own views must have over the old documents they compete with.
-    public var fitSteps = 200
-    public var margin: Float = 1
-    /// Documents sampled (old and new) for the forgetting report; 0 skips it.
-    public var sample = 200
-    public var batchSize = 64
-    public var seed: UInt64 = 0
-    public init() {}
-}
-
-/// What `dsi add --json` prints.
-public struct AddReport: Sendable {
-    public var added: Int
-    public var seconds: Double
-    public var mode: AddMode
-    public var generation: Int
-    public var steps: Int
-    public var fitSeconds: Double
-    public var newSelfHits1: Double
-    public var newSelfHits10: Double
-    public var oldSelfHits10Before: Double
-    public var oldSelfHits10After: Double
-    public var sampled: (old: Int, new: Int)
-
-    public var msPerDocument: Double { added == 0 ? 0 : 1000 * seconds / Double(added) }
-
-    public var json: [String: Any] {
-        func num(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
-        return ["added": added, "seconds": seconds, "ms_per_document": msPerDocument, "mode": mode.rawValue,
-                "generation": generation, "steps": steps, "fit_seconds": fitSeconds,
-                "new_self_hits@1": num(newSelfHits1), "new_self_hits@10": num(newSelfHits10),
-                "old_self_hits@10_before": num(oldSelfHits10Before), "old_self_hits@10_after": num(oldSelfHits10After),
-                "sampled_old": sampled.old, "sampled_new": sampled.new]
-    }
-}
-
 /// Continual indexing: adds documents to a trained index without retraining it (after
 /// DSI++ for replay and IncDSI for the per-document fit). Existing docids, tokens and
 /// rows never change; new documents get docids where the index's scheme puts them

@@ -1,0 +1,56 @@
+import DSIModel
+import DSITensor
+import Foundation
+
+/// Docids of a corpus, in corpus order: each a sequence of docid tokens (digits 0–9 for
+/// `semantic` and `naive`; a document index for `atomic`).
+public struct DocIDAssignment: Sendable, Equatable {
+    public let scheme: DocIDScheme
+    /// Corpus ids, in corpus order.
+    public let corpusIDs: [String]
+    /// Docid tokens per document.
+    public let docids: [[Int32]]
+
+    public init(scheme: DocIDScheme, corpusIDs: [String], docids: [[Int32]]) {
+        self.scheme = scheme; self.corpusIDs = corpusIDs; self.docids = docids
+    }
+
+    /// The textual docid: digits joined ("3742"), or "#index" for atomic ones.
+    public func text(_ i: Int) -> String {
+        scheme == .atomic ? "#\(docids[i][0])" : docids[i].map(String.init).joined()
+    }
+
+    /// `docids.tsv`: a header, then "corpus-id<TAB>docid" per document.
+    public func tsv() -> String {
+        var s = "corpus-id\tdocid\n"
+        for i in corpusIDs.indices { s += "\(corpusIDs[i])\t\(text(i))\n" }
+        return s
+    }
+
+    public static func parse(tsv: String, scheme: DocIDScheme, path: String) throws(InputError) -> DocIDAssignment {
+        var ids: [String] = [], docids: [[Int32]] = []
+        for (n, line) in tsv.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if n == 0 {
+                guard line == "corpus-id\tdocid" else { throw InputError(file: path, line: 1, "expected the header \"corpus-id<TAB>docid\"") }
+                continue
+            }
+            if line.isEmpty { continue }
+            let cols = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard cols.count == 2 else { throw InputError(file: path, line: n + 1, "expected 2 tab-separated fields (corpus-id, docid)") }
+            let d = cols[1]
+            let tokens: [Int32]?
+            if scheme == .atomic {
+                tokens = d.hasPrefix("#") ? Int32(d.dropFirst()).map { [$0] } : nil
+            } else {
+                tokens = d.allSatisfy(\.isASCII) && d.allSatisfy(\.isNumber) && !d.isEmpty ? d.map { Int32(String($0))! } : nil
+            }
+            guard let tokens else { throw InputError(file: path, line: n + 1, "field \"docid\": \"\(d)\" is not a \(scheme.rawValue) docid") }
+            ids.append(String(cols[0]))
+            docids.append(tokens)
+        }
+        return DocIDAssignment(scheme: scheme, corpusIDs: ids, docids: docids)
+    }
+
+    /// The longest docid, in tokens.
+    public var maxLength: Int { docids.map(\.count).max() ?? 0 }
+}

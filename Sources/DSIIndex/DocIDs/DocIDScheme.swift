@@ -1,0 +1,14 @@
+import DSIModel
+import DSITensor
+import Foundation
+
+/// How documents get their identifiers.
+public enum DocIDScheme: String, Codable, Sendable, CaseIterable {
+    /// Digit strings from recursive k-means over LSA document vectors (DSI's semantic
+    /// docids): documents with similar content share prefixes.
+    case semantic
+    /// One output token per document.
+    case atomic
+    /// The corpus id's digits, or a random unique number where ids are not all numeric.
+    case naive
+}

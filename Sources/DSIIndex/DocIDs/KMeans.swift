@@ -1,0 +1,88 @@
+import DSIModel
+import DSITensor
+import Foundation
+
+/// k-means (Lloyd's algorithm with k-means++ seeding) on rows of a (n, d) matrix;
+/// distances through sgemm. Deterministic for a generator state.
+public enum KMeans {
+    /// Groups `rows` into at most k clusters (members in increasing row order).
+    public static func cluster(_ x: Tensor, rows: [Int], k: Int, iterations: Int = 25, rng: inout SeededRNG) -> [[Int]] {
+        let n = rows.count, d = x.shape[1]
+        let k = min(k, n)
+        let pts = Tensor(zeros: [n, d])
+        for (i, r) in rows.enumerated() { (pts.data + i * d).update(from: x.data + r * d, count: d) }
+        let norms = (0..<n).map { i in (0..<d).reduce(Float(0)) { $0 + pts[i * d + $1] * pts[i * d + $1] } }
+        // k-means++ seeding.
+        let centers = Tensor(zeros: [k, d])
+        var first = rng.int(below: n)
+        (centers.data).update(from: pts.data + first * d, count: d)
+        var best = (0..<n).map { i in dist2(pts, i, centers, 0, d) }
+        for c in 1..<k {
+            let total = best.reduce(0, +)
+            var pick = n - 1
+            if total > 0 {
+                var u = Float(rng.uniform()) * total
+                for i in 0..<n {
+                    u -= best[i]
+                    if u <= 0 { pick = i; break }
+                }
+            } else {
+                pick = rng.int(below: n)
+            }
+            first = pick
+            (centers.data + c * d).update(from: pts.data + pick * d, count: d)
+            for i in 0..<n { best[i] = min(best[i], dist2(pts, i, centers, c, d)) }
+        }
+        var assign = [Int](repeating: -1, count: n)
+        let dots = Tensor(zeros: [n, k])
+        for _ in 0..<iterations {
+            // ‖p − c‖² = ‖p‖² − 2 p·c + ‖c‖²; p·c for all pairs in one product.
+            BLAS.sgemm(transB: true, m: n, n: k, k: d, a: pts.data, lda: d, b: centers.data, ldb: d, c: dots.data, ldc: k, parallel: true)
+            let cn = (0..<k).map { c in (0..<d).reduce(Float(0)) { $0 + centers[c * d + $1] * centers[c * d + $1] } }
+            var changed = false
+            for i in 0..<n {
+                var bc = 0
+                var bd = Float.infinity
+                for c in 0..<k {
+                    let dd = norms[i] - 2 * dots[i * k + c] + cn[c]
+                    if dd < bd { bd = dd; bc = c }
+                }
+                if assign[i] != bc { assign[i] = bc; changed = true }
+            }
+            if !changed { break }
+            centers.zero()
+            var count = [Int](repeating: 0, count: k)
+            for i in 0..<n {
+                count[assign[i]] += 1
+                let c = centers.data + assign[i] * d, p = pts.data + i * d
+                for j in 0..<d { c[j] += p[j] }
+            }
+            for c in 0..<k {
+                if count[c] == 0 {
+                    // An empty cluster takes the point farthest from its center.
+                    var far = 0
+                    var fd = -Float.infinity
+                    for i in 0..<n {
+                        let dd = norms[i] - 2 * dots[i * k + assign[i]]
+                        if dd > fd { fd = dd; far = i }
+                    }
+                    (centers.data + c * d).update(from: pts.data + far * d, count: d)
+                } else {
+                    for j in 0..<d { centers[c * d + j] /= Float(count[c]) }
+                }
+            }
+        }
+        var groups = [[Int]](repeating: [], count: k)
+        for i in 0..<n { groups[assign[i]].append(rows[i]) }
+        return groups
+    }
+
+    @inline(__always) static func dist2(_ p: Tensor, _ i: Int, _ c: Tensor, _ j: Int, _ d: Int) -> Float {
+        var s: Float = 0
+        for t in 0..<d {
+            let x = p[i * d + t] - c[j * d + t]
+            s += x * x
+        }
+        return s
+    }
+}
