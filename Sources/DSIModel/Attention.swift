@@ -1,9 +1,9 @@
 import DSITensor
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The geometry of one multi-head attention call: B groups, each with T query rows and
@@ -24,8 +24,14 @@ public struct AttentionShape: Sendable {
         causal: Bool = false
     ) {
         precondition(C % H == 0, "width \(C) is not divisible by \(H) heads")
-        self.B = B; self.T = T; self.S = S; self.C = C; self.H = H
-        self.ldq = ldq ?? C; self.ldk = ldk ?? C; self.ldv = ldv ?? C
+        self.B = B
+        self.T = T
+        self.S = S
+        self.C = C
+        self.H = H
+        self.ldq = ldq ?? C
+        self.ldk = ldk ?? C
+        self.ldv = ldv ?? C
         self.qBatch = qBatch ?? T * (ldq ?? C)
         self.kBatch = kBatch ?? S * (ldk ?? C)
         self.vBatch = vBatch ?? S * (ldv ?? C)
@@ -47,11 +53,15 @@ public func attentionForward(
     out: Buf, probs: Buf, q: Buf, k: Buf, v: Buf, keyMask: UnsafePointer<Float>?,
     _ s: AttentionShape
 ) {
-    let dh = s.headDim, T = s.T, S = s.S, H = s.H
+    let dh = s.headDim
+    let T = s.T
+    let S = s.S
+    let H = s.H
     let scale = s.scale
     parallelFor(s.B * H) { pairs in
         for pair in pairs {
-            let b = pair / H, h = pair % H
+            let b = pair / H
+            let h = pair % H
             let qb = q + b * s.qBatch + h * dh
             let kb = k + b * s.kBatch + h * dh
             let vb = v + b * s.vBatch + h * dh
@@ -97,15 +107,21 @@ public func attentionBackward(
     dq: Buf, dk: Buf, dv: Buf, dout: Buf, probs: Buf, q: Buf, k: Buf, v: Buf,
     _ s: AttentionShape, accumulate: Bool = true
 ) {
-    let dh = s.headDim, T = s.T, S = s.S, H = s.H
+    let dh = s.headDim
+    let T = s.T
+    let S = s.S
+    let H = s.H
     let scale = s.scale
     let beta: Float = accumulate ? 1 : 0
     parallelFor(s.B * H) { pairs in
         let dPStore = Tensor(zeros: [T, S])  // per worker: dP (T, S)
         let dp = dPStore.data
         for pair in pairs {
-            let b = pair / H, h = pair % H
-            let qo = b * s.qBatch + h * dh, ko = b * s.kBatch + h * dh, vo = b * s.vBatch + h * dh
+            let b = pair / H
+            let h = pair % H
+            let qo = b * s.qBatch + h * dh
+            let ko = b * s.kBatch + h * dh
+            let vo = b * s.vBatch + h * dh
             let P = probs + pair * T * S
             let dO = dout + b * T * s.C + h * dh
             // dP (T, S) = dO (T, dh) · Vᵀ
@@ -114,7 +130,8 @@ public func attentionBackward(
             BLAS.sgemm(transA: true, m: S, n: dh, k: T, a: P, lda: S, b: dO, ldb: s.C, beta: beta, c: dv + vo, ldc: s.ldv)
             // dS = P ⊙ (dP − Σ_j dP·P), times the score scale
             for t in 0..<T {
-                let pr = P + t * S, g = dp + t * S
+                let pr = P + t * S
+                let g = dp + t * S
                 var dot: Float = 0
                 for j in 0..<S { dot += pr[j] * g[j] }
                 for j in 0..<S { g[j] = pr[j] * (g[j] - dot) * scale }

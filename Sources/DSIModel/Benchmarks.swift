@@ -5,7 +5,7 @@ import Foundation
 /// training step (forward + backward + AdamW) of the reference configuration on random
 /// data, the same measurement `../shared/peers/torch_dsi.py` makes.
 public enum OpsBenchmark {
-    public struct Result: Sendable {
+    public struct Result: Sendable, Encodable {
         public var threads: Int
         public var sgemm: [(shape: String, gflops: Double)]
         public var stepsPerSecond: Double
@@ -22,24 +22,54 @@ public enum OpsBenchmark {
         /// Medians of the step's phases: forward, backward, and clipping + AdamW.
         public var forwardSeconds: Double, backwardSeconds: Double, optimizerSeconds: Double
 
-        public var json: String {
-            let sg = sgemm.map { "\"\($0.shape)\":\(fmt($0.gflops))" }.joined(separator: ",")
-            return "{\"threads\":\(threads),\"sgemm_gflops\":{\(sg)},\"train_steps_per_second\":\(fmt(stepsPerSecond, 4)),"
-                + "\"train_step_seconds_median\":\(fmt(stepSecondsMedian, 4)),\"train_gflop_per_step\":\(fmt(gflopPerStep)),"
-                + "\"train_gflops\":\(fmt(trainGFLOPS)),\"peak_rss_mb\":\(fmt(peakRSS, 1)),\"parameters\":\(parameters),"
-                + "\"batch\":\(batch),\"source_length\":\(sourceLength),\"target_length\":\(targetLength),"
-                + "\"loss_first_last\":[\(fmt(Double(lossFirstLast.0), 4)),\(fmt(Double(lossFirstLast.1), 4))],"
-                + "\"forward_seconds_median\":\(fmt(forwardSeconds, 4)),\"backward_seconds_median\":\(fmt(backwardSeconds, 4)),"
-                + "\"optimizer_seconds_median\":\(fmt(optimizerSeconds, 4)),\"blas_core\":\"\(blasCore)\",\"blas_core_forced\":\(blasCoreForced)}"
+        enum CodingKeys: String, CodingKey {
+            case threads, parameters, batch
+            case sgemm = "sgemm_gflops"
+            case stepsPerSecond = "train_steps_per_second"
+            case stepSecondsMedian = "train_step_seconds_median"
+            case gflopPerStep = "train_gflop_per_step"
+            case trainGFLOPS = "train_gflops"
+            case peakRSS = "peak_rss_mb"
+            case sourceLength = "source_length"
+            case targetLength = "target_length"
+            case lossFirstLast = "loss_first_last"
+            case forwardSeconds = "forward_seconds_median"
+            case backwardSeconds = "backward_seconds_median"
+            case optimizerSeconds =
+                "optimizer_seconds_median"
+            case blasCore = "blas_core"
+            case blasCoreForced = "blas_core_forced"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(threads, forKey: .threads)
+            try c.encode(parameters, forKey: .parameters)
+            try c.encode(batch, forKey: .batch)
+            try c.encode(Dictionary(uniqueKeysWithValues: sgemm.map { ($0.shape, $0.gflops) }), forKey: .sgemm)
+            try c.encode(stepsPerSecond, forKey: .stepsPerSecond)
+            try c.encode(stepSecondsMedian, forKey: .stepSecondsMedian)
+            try c.encode(gflopPerStep, forKey: .gflopPerStep)
+            try c.encode(trainGFLOPS, forKey: .trainGFLOPS)
+            try c.encode(peakRSS, forKey: .peakRSS)
+            try c.encode(sourceLength, forKey: .sourceLength)
+            try c.encode(targetLength, forKey: .targetLength)
+            try c.encode([lossFirstLast.0, lossFirstLast.1], forKey: .lossFirstLast)
+            try c.encode(forwardSeconds, forKey: .forwardSeconds)
+            try c.encode(backwardSeconds, forKey: .backwardSeconds)
+            try c.encode(optimizerSeconds, forKey: .optimizerSeconds)
+            try c.encode(blasCore, forKey: .blasCore)
+            try c.encode(blasCoreForced, forKey: .blasCoreForced)
         }
 
         public var text: String {
-            var s = "threads \(threads), OpenBLAS core \(blasCore)\(blasCoreForced ? " (chosen at start-up: AVX-512 on AMD)" : "")\n"
+            var s = "threads \(threads), OpenBLAS core \(blasCore)\(blasCoreForced ? " (chosen at start-up for this CPU)" : "")\n"
             for (shape, g) in sgemm { s += "sgemm \(shape): \(fmt(g)) GFLOP/s\n" }
             s += "training step (B \(batch), S \(sourceLength), T \(targetLength), \(parameters) parameters): "
             s += "\(fmt(stepsPerSecond, 3)) steps/s, median \(fmt(stepSecondsMedian, 3)) s, "
             s += "\(fmt(gflopPerStep)) GFLOP/step, \(fmt(trainGFLOPS)) GFLOP/s\n"
-            s += "  phases (median s): forward \(fmt(forwardSeconds, 3)), backward \(fmt(backwardSeconds, 3)), clip + AdamW \(fmt(optimizerSeconds, 3))\n"
+            s +=
+                "  phases (median s): forward \(fmt(forwardSeconds, 3)), backward \(fmt(backwardSeconds, 3)), clip + AdamW \(fmt(optimizerSeconds, 3))\n"
             s += "peak RSS \(fmt(peakRSS, 1)) MiB"
             return s
         }
@@ -50,7 +80,9 @@ public enum OpsBenchmark {
     /// GFLOP/s of `C = A · Bᵀ` for (M, N, K), as the linear layers call it (split across
     /// `Threads.count` threads); the median of repeated timings over at least `minSeconds`.
     public static func sgemmGFLOPS(m: Int, n: Int, k: Int, minSeconds: Double = 0.3) -> Double {
-        let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [n, k]), c = Tensor(zeros: [m, n])
+        let a = Tensor(zeros: [m, k])
+        let b = Tensor(zeros: [n, k])
+        let c = Tensor(zeros: [m, n])
         var rng = SeededRNG(seed: 7)
         for i in 0..<a.count { a[i] = rng.normal() }
         for i in 0..<b.count { b[i] = rng.normal() }
@@ -92,7 +124,10 @@ public enum OpsBenchmark {
             losses.append(try model.trainStep(batches[i % 4], workspace: ws, optimizer: &opt, lr: 3e-4, rng: &rng).loss)
         }
         let clock = ContinuousClock()
-        var times: [Double] = [], fwd: [Double] = [], bwd: [Double] = [], upd: [Double] = []
+        var times: [Double] = []
+        var fwd: [Double] = []
+        var bwd: [Double] = []
+        var upd: [Double] = []
         let start = clock.now
         for i in 0..<steps {
             // `trainStep`'s body, with the phases timed.
@@ -105,7 +140,9 @@ public enum OpsBenchmark {
             let norm = model.params.gradNorm()
             opt.update(model.params, lr: 3e-4, gradScale: norm > 1 ? 1 / norm : 1)
             let t3 = clock.now
-            fwd.append((t1 - t0).seconds); bwd.append((t2 - t1).seconds); upd.append((t3 - t2).seconds)
+            fwd.append((t1 - t0).seconds)
+            bwd.append((t2 - t1).seconds)
+            upd.append((t3 - t2).seconds)
             times.append((t3 - t0).seconds)
         }
         let total = (clock.now - start).seconds
@@ -123,7 +160,8 @@ public enum OpsBenchmark {
     /// twin trains on.
     public static func randomBatch(B: Int, S: Int, T: Int, config c: ModelConfig, rng: inout SeededRNG) -> Seq2SeqBatch {
         let source = (0..<(B * S)).map { _ in Int32(3 + rng.int(below: c.sourceVocab - 3)) }
-        var tin = [Int32](repeating: 0, count: B * T), tout = tin
+        var tin = [Int32](repeating: 0, count: B * T)
+        var tout = tin
         for b in 0..<B {
             let digits = (0..<T).map { _ in Int32(3 + rng.int(below: min(10, c.targetVocab - 3))) }
             for t in 0..<T {
@@ -131,7 +169,8 @@ public enum OpsBenchmark {
                 tin[b * T + t] = t == 0 ? 1 : digits[t - 1]
             }
         }
-        return Seq2SeqBatch(B: B, S: S, T: T, source: source, sourceMask: [Float](repeating: 1, count: B * S), targetIn: tin, targetOut: tout)
+        return Seq2SeqBatch(
+            B: B, S: S, T: T, source: source, sourceMask: [Float](repeating: 1, count: B * S), targetIn: tin, targetOut: tout)
     }
 }
 

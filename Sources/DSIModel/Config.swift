@@ -18,10 +18,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         decoderLayers: Int = 4, sourceVocab: Int = 8192, sourceLength: Int = 64,
         targetVocab: Int = 13, targetLength: Int = 9, dropout: Float = 0
     ) {
-        self.dModel = dModel; self.heads = heads; self.ff = ff
-        self.encoderLayers = encoderLayers; self.decoderLayers = decoderLayers
-        self.sourceVocab = sourceVocab; self.sourceLength = sourceLength
-        self.targetVocab = targetVocab; self.targetLength = targetLength
+        self.dModel = dModel
+        self.heads = heads
+        self.ff = ff
+        self.encoderLayers = encoderLayers
+        self.decoderLayers = decoderLayers
+        self.sourceVocab = sourceVocab
+        self.sourceLength = sourceLength
+        self.targetVocab = targetVocab
+        self.targetLength = targetLength
         self.dropout = dropout
     }
 
@@ -48,11 +53,18 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// counted exactly as `../shared/peers/torch_dsi.py` counts them; a training step is
     /// taken as 3× the forward pass (backward = input and weight gradients).
     public func forwardFLOPs(batch B: Int, sourceLength S: Int, targetLength T: Int) -> Double {
-        let d = Double(dModel), f = Double(ff), Sd = Double(S), Td = Double(T), Bd = Double(B)
-        let Ts = Bd * Sd, Tt = Bd * Td
+        let d = Double(dModel)
+        let f = Double(ff)
+        let Sd = Double(S)
+        let Td = Double(T)
+        let Bd = Double(B)
+        let Ts = Bd * Sd
+        let Tt = Bd * Td
         let enc = Double(encoderLayers) * (8 * Ts * d * d + 4 * Ts * d * f + 4 * Bd * Sd * Sd * d)
-        let dec = Double(decoderLayers) * (8 * Tt * d * d + 4 * Bd * Td * Td * d
-            + 4 * Tt * d * d + 4 * Ts * d * d + 4 * Bd * Td * Sd * d + 4 * Tt * d * f)
+        let dec =
+            Double(decoderLayers)
+            * (8 * Tt * d * d + 4 * Bd * Td * Td * d
+                + 4 * Tt * d * d + 4 * Ts * d * d + 4 * Bd * Td * Sd * d + 4 * Tt * d * f)
         let out = 2 * Tt * d * Double(targetVocab)
         return enc + dec + out
     }
@@ -61,11 +73,14 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 public enum ModelError: Error, CustomStringConvertible, Equatable {
     case invalidConfig(field: String, expected: String)
     case invalidBatch(String)
+    /// A training step's loss or gradient norm was NaN or infinite; no update was applied.
+    case nonFinite(loss: Float, gradNorm: Float)
 
     public var description: String {
         switch self {
-        case let .invalidConfig(field, expected): "invalid model configuration: \(field): expected \(expected)"
-        case let .invalidBatch(why): "invalid batch: \(why)"
+        case .invalidConfig(let field, let expected): "invalid model configuration: \(field): expected \(expected)"
+        case .invalidBatch(let why): "invalid batch: \(why)"
+        case .nonFinite(let loss, let norm): "non-finite training step (loss \(loss), gradient norm \(norm)); the update was not applied"
         }
     }
 }

@@ -1,9 +1,9 @@
 import DSITensor
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The mutable side of inference (whisper.cpp's split): for Q queries, the encoder
@@ -36,19 +36,31 @@ public final class DecodingState: @unchecked Sendable {
     let logits: Tensor  // (maxRows, V)
 
     init(model: Seq2Seq, queries Q: Int, sourceLength S: Int, maxRows: Int, sourceMask: Tensor, crossKV: [Tensor]) {
-        let c = model.config, C = c.dModel
-        self.queries = Q; self.sourceLength = S; self.maxRows = maxRows; self.maxSteps = c.targetLength
+        let c = model.config
+        let C = c.dModel
+        self.queries = Q
+        self.sourceLength = S
+        self.maxRows = maxRows
+        self.maxSteps = c.targetLength
         self.rows = Q
         self.sourceMask = sourceMask
         self.crossKV = crossKV
         // Zero-filled: grouped self-attention multiplies whole cache blocks (unused
         // positions by zero weights), so every element must be finite.
         func cache() -> [Tensor] { (0..<c.decoderLayers).map { _ in Tensor(zeros: [maxRows, c.targetLength, C]) } }
-        selfK = cache(); selfV = cache(); spareK = cache(); spareV = cache()
-        x = Tensor(zeros: [maxRows, C]); ln = Tensor(zeros: [maxRows, C]); att = Tensor(zeros: [maxRows, C])
-        branch = Tensor(zeros: [maxRows, C]); crossQ = Tensor(zeros: [maxRows, C])
-        mean = Tensor(zeros: [maxRows]); rstd = Tensor(zeros: [maxRows])
-        qkv = Tensor(zeros: [maxRows, 3 * C]); ffn = Tensor(zeros: [maxRows, c.ff])
+        selfK = cache()
+        selfV = cache()
+        spareK = cache()
+        spareV = cache()
+        x = Tensor(zeros: [maxRows, C])
+        ln = Tensor(zeros: [maxRows, C])
+        att = Tensor(zeros: [maxRows, C])
+        branch = Tensor(zeros: [maxRows, C])
+        crossQ = Tensor(zeros: [maxRows, C])
+        mean = Tensor(zeros: [maxRows])
+        rstd = Tensor(zeros: [maxRows])
+        qkv = Tensor(zeros: [maxRows, 3 * C])
+        ffn = Tensor(zeros: [maxRows, c.ff])
         probs = Tensor(zeros: [maxRows, c.heads, max(S, c.targetLength)])
         groupScores = Tensor(zeros: [maxRows, c.heads, (maxRows / max(1, Q)) * c.targetLength])
         logits = Tensor(zeros: [maxRows, c.targetVocab])
@@ -62,13 +74,19 @@ public final class DecodingState: @unchecked Sendable {
     public func reorder(_ parents: [Int]) {
         let newRows = parents.count
         precondition(newRows % queries == 0 && newRows <= maxRows, "reorder to \(newRows) rows for \(queries) queries (max \(maxRows))")
-        let oldGroup = group, newGroup = newRows / queries
+        let oldGroup = group
+        let newGroup = newRows / queries
         for (i, p) in parents.enumerated() {
             precondition(p >= 0 && p < rows && p / oldGroup == i / newGroup, "row \(i) of query \(i / newGroup) cannot come from row \(p)")
         }
-        let C = x.shape[1], span = steps * C, stride = maxSteps * C
+        let C = x.shape[1]
+        let span = steps * C
+        let stride = maxSteps * C
         for l in 0..<selfK.count {
-            let k = selfK[l].data, v = selfV[l].data, k2 = spareK[l].data, v2 = spareV[l].data
+            let k = selfK[l].data
+            let v = selfV[l].data
+            let k2 = spareK[l].data
+            let v2 = spareV[l].data
             for (i, p) in parents.enumerated() {
                 (k2 + i * stride).update(from: k + p * stride, count: span)
                 (v2 + i * stride).update(from: v + p * stride, count: span)
@@ -88,8 +106,11 @@ extension Seq2Seq {
     /// (queries × beams) that decoding may use.
     /// `workspace` holds the encoder's activations; passing the same one to every call
     /// (one per thread) spares reallocating and zeroing them per batch.
-    public func beginDecoding(source: [Int32], sourceMask: [Float], queries Q: Int, sourceLength S: Int, maxRows: Int? = nil, workspace: Workspace? = nil) throws(ModelError) -> DecodingState {
-        let c = config, C = c.dModel
+    public func beginDecoding(
+        source: [Int32], sourceMask: [Float], queries Q: Int, sourceLength S: Int, maxRows: Int? = nil, workspace: Workspace? = nil
+    ) throws(ModelError) -> DecodingState {
+        let c = config
+        let C = c.dModel
         let T = 1
         let batch = Seq2SeqBatch(
             B: Q, S: S, T: T, source: source, sourceMask: sourceMask,
@@ -104,30 +125,46 @@ extension Seq2Seq {
             linearForward(out: kv.data, inp: ws.memory.data, weight: w(L.crossKV.w), bias: w(L.crossKV.b), N: Q * S, IC: C, OC: 2 * C)
             return kv
         }
-        return DecodingState(model: self, queries: Q, sourceLength: S, maxRows: maxRows ?? Q, sourceMask: Tensor(sourceMask, shape: [Q, S]), crossKV: crossKV)
+        return DecodingState(
+            model: self, queries: Q, sourceLength: S, maxRows: maxRows ?? Q, sourceMask: Tensor(sourceMask, shape: [Q, S]), crossKV: crossKV
+        )
     }
 
     /// Feeds one token per row (`tokens.count == state.rows`) at the next position and
     /// returns the logits (rows, V) for the following token. The buffer is valid until
     /// the next call on `state`.
     public func decodeStep(_ state: DecodingState, tokens: [Int32]) -> UnsafeBufferPointer<Float> {
-        let c = config, C = c.dModel, H = c.heads, F = c.ff, V = c.targetVocab
-        let N = state.rows, t = state.steps, Q = state.queries, g = state.group, S = state.sourceLength
+        let c = config
+        let C = c.dModel
+        let H = c.heads
+        let F = c.ff
+        let V = c.targetVocab
+        let N = state.rows
+        let t = state.steps
+        let Q = state.queries
+        let g = state.group
+        let S = state.sourceLength
         precondition(tokens.count == N, "\(tokens.count) tokens for \(N) rows")
         precondition(t < state.maxSteps, "decoded past the target length \(state.maxSteps)")
         let x = state.x.data
         tokens.withUnsafeBufferPointer { tk in
-            embeddingForward(out: x, tokens: tk.baseAddress!, table: w(tgtEmbed), positions: w(tgtPos) + t * C, scale: embedScale, B: N, T: 1, C: C)
+            embeddingForward(
+                out: x, tokens: tk.baseAddress!, table: w(tgtEmbed), positions: w(tgtPos) + t * C, scale: embedScale, B: N, T: 1, C: C)
         }
         let stride = state.maxSteps * C
-        let selfShape = AttentionShape(B: N, T: 1, S: t + 1, C: C, H: H, ldq: 3 * C, ldk: C, ldv: C, qBatch: 3 * C, kBatch: stride, vBatch: stride)
+        let selfShape = AttentionShape(
+            B: N, T: 1, S: t + 1, C: C, H: H, ldq: 3 * C, ldk: C, ldv: C, qBatch: 3 * C, kBatch: stride, vBatch: stride)
         let crossShape = AttentionShape(B: Q, T: g, S: S, C: C, H: H, ldq: C, ldk: 2 * C, ldv: 2 * C)
-        let ln = state.ln.data, br = state.branch.data, mean = state.mean.data, rstd = state.rstd.data
+        let ln = state.ln.data
+        let br = state.branch.data
+        let mean = state.mean.data
+        let rstd = state.rstd.data
         for (l, L) in decoder.enumerated() {
             // causal self-attention over the cache
             layerNormForward(out: ln, mean: mean, rstd: rstd, inp: x, weight: w(L.ln1.w), bias: w(L.ln1.b), N: N, C: C)
             linearForward(out: state.qkv.data, inp: ln, weight: w(L.qkv.w), bias: w(L.qkv.b), N: N, IC: C, OC: 3 * C)
-            let k = state.selfK[l].data, v = state.selfV[l].data
+            let k = state.selfK[l].data
+            let v = state.selfV[l].data
             for n in 0..<N {
                 (k + n * stride + t * C).update(from: state.qkv.data + n * 3 * C + C, count: C)
                 (v + n * stride + t * C).update(from: state.qkv.data + n * 3 * C + 2 * C, count: C)
@@ -143,7 +180,9 @@ extension Seq2Seq {
             layerNormForward(out: ln, mean: mean, rstd: rstd, inp: x, weight: w(L.ln2.w), bias: w(L.ln2.b), N: N, C: C)
             linearForward(out: state.crossQ.data, inp: ln, weight: w(L.crossQ.w), bias: w(L.crossQ.b), N: N, IC: C, OC: C)
             let kv = state.crossKV[l].data
-            attentionForward(out: state.att.data, probs: state.probs.data, q: state.crossQ.data, k: kv, v: kv + C, keyMask: state.sourceMask.data, crossShape)
+            attentionForward(
+                out: state.att.data, probs: state.probs.data, q: state.crossQ.data, k: kv, v: kv + C, keyMask: state.sourceMask.data,
+                crossShape)
             linearForward(out: br, inp: state.att.data, weight: w(L.crossProj.w), bias: w(L.crossProj.b), N: N, IC: C, OC: C)
             residualForward(out: x, a: x, b: br, n: N * C)
             // feed-forward
@@ -166,29 +205,46 @@ extension Seq2Seq {
     /// g caches' values. The extra multiply-adds on zero weights cost less than the calls
     /// they replace at the sizes beam search uses.
     func groupedSelfAttention(_ state: DecodingState, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, t: Int) {
-        let c = config, C = c.dModel, H = c.heads, dh = C / H
-        let Q = state.queries, g = state.group, L = state.maxSteps, span = g * L, stride = L * C
+        let c = config
+        let C = c.dModel
+        let H = c.heads
+        let dh = C / H
+        let Q = state.queries
+        let g = state.group
+        let L = state.maxSteps
+        let span = g * L
+        let stride = L * C
         let scale = 1 / Float(dh).squareRoot()
-        let qkv = state.qkv.data, out = state.att.data, scores = state.groupScores.data
+        let qkv = state.qkv.data
+        let out = state.att.data
+        let scores = state.groupScores.data
         parallelFor(Q * H) { pairs in
             for pair in pairs {
-                let q = pair / H, h = pair % H, r0 = q * g
+                let q = pair / H
+                let h = pair % H
+                let r0 = q * g
                 let P = scores + pair * g * span
-                BLAS.sgemm(transB: true, m: g, n: span, k: dh, alpha: scale, a: qkv + r0 * 3 * C + h * dh, lda: 3 * C,
-                           b: k + r0 * stride + h * dh, ldb: C, c: P, ldc: span)
+                BLAS.sgemm(
+                    transB: true, m: g, n: span, k: dh, alpha: scale, a: qkv + r0 * 3 * C + h * dh, lda: 3 * C,
+                    b: k + r0 * stride + h * dh, ldb: C, c: P, ldc: span)
                 for i in 0..<g {
-                    let row = P + i * span, own = row + i * L
+                    let row = P + i * span
+                    let own = row + i * L
                     var mx = -Float.infinity
                     for j in 0...t { mx = max(mx, own[j]) }
                     var sum: Float = 0
-                    for j in 0...t { own[j] = expf(own[j] - mx); sum += own[j] }
+                    for j in 0...t {
+                        own[j] = expf(own[j] - mx)
+                        sum += own[j]
+                    }
                     let inv = 1 / sum
                     for j in 0...t { own[j] *= inv }
                     if i > 0 { row.update(repeating: 0, count: i * L) }
                     if t + 1 < span - i * L { (own + t + 1).update(repeating: 0, count: span - i * L - t - 1) }
                 }
-                BLAS.sgemm(m: g, n: dh, k: span, a: P, lda: span, b: v + r0 * stride + h * dh, ldb: C,
-                           c: out + r0 * C + h * dh, ldc: C)
+                BLAS.sgemm(
+                    m: g, n: dh, k: span, a: P, lda: span, b: v + r0 * stride + h * dh, ldb: C,
+                    c: out + r0 * C + h * dh, ldc: C)
             }
         }
     }
@@ -206,7 +262,10 @@ extension Seq2Seq {
                 var bestScore = -Float.infinity
                 for j in 0..<V where allowed?(r, Int32(j)) ?? true {
                     let s = logits[r * V + j]
-                    if s > bestScore { bestScore = s; best = Int32(j) }
+                    if s > bestScore {
+                        bestScore = s
+                        best = Int32(j)
+                    }
                 }
                 tokens[r] = max(best, 0)
                 out[r].append(tokens[r])

@@ -1,9 +1,9 @@
 import DSITensor
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // Layers as pairs of free functions, `xxxForward` and `xxxBackward` (after llm.c).
@@ -148,12 +148,18 @@ public func layerNormBackward(
     let pp = partial.data
     parallelFor(blocks) { bs in
         for blk in bs {
-            let lo = N * blk / blocks, hi = N * (blk + 1) / blocks
-            let dw = pp + blk * 2 * C, db = dw + C
+            let lo = N * blk / blocks
+            let hi = N * (blk + 1) / blocks
+            let dw = pp + blk * 2 * C
+            let db = dw + C
             for n in lo..<hi {
-                let x = inp + n * C, g = dout + n * C, d = dinp + n * C
-                let m = mean[n], s = rstd[n]
-                var sumG: Float = 0, sumGX: Float = 0
+                let x = inp + n * C
+                let g = dout + n * C
+                let d = dinp + n * C
+                let m = mean[n]
+                let s = rstd[n]
+                var sumG: Float = 0
+                var sumGX: Float = 0
                 for c in 0..<C {
                     let xhat = (x[c] - m) * s
                     let gw = g[c] * weight[c]
@@ -172,7 +178,8 @@ public func layerNormBackward(
         }
     }
     for blk in 0..<blocks {
-        let dw = pp + blk * 2 * C, db = dw + C
+        let dw = pp + blk * 2 * C
+        let db = dw + C
         for c in 0..<C {
             dweight[c] += dw[c]
             dbias[c] += db[c]
@@ -324,7 +331,8 @@ public func crossEntropyForward(
 ) -> Int {
     parallelFor(N, grain: 16) { rows in
         for n in rows {
-            let z = logits + n * V, p = probs + n * V
+            let z = logits + n * V
+            let p = probs + n * V
             var mx = -Float.infinity
             for j in 0..<V { mx = max(mx, z[j]) }
             var sum: Float = 0
@@ -367,7 +375,8 @@ public func crossEntropyBackward(
         for n in rows {
             let y = targets[n]
             if y == ignoreIndex { continue }
-            let p = probs + n * V, d = dlogits + n * V
+            let p = probs + n * V
+            let d = dlogits + n * V
             for j in 0..<V { d[j] += (p[j] - uniform) * dloss }
             d[Int(y)] -= (1 - smoothing) * dloss
         }

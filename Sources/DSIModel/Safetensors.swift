@@ -10,11 +10,16 @@ public enum Safetensors {
         public let path: String
         public let message: String
         public var description: String { "\(path): \(message)" }
-        public init(path: String, message: String) { self.path = path; self.message = message }
+        public init(path: String, message: String) {
+            self.path = path
+            self.message = message
+        }
     }
 
     /// Serialises named Float32 buffers (written in the order given; `metadata` as strings).
-    public static func encode(_ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)], metadata: [String: String] = [:]) throws -> Data {
+    public static func encode(_ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)], metadata: [String: String] = [:])
+        throws -> Data
+    {
         var header: [String: Any] = [:]
         var offset = 0
         for t in tensors {
@@ -41,7 +46,9 @@ public enum Safetensors {
     }
 
     /// Parses the header; returns the entries, the metadata and where the data starts.
-    public static func header(_ data: Data, path: String) throws(FormatError) -> (entries: [String: Entry], metadata: [String: String], dataStart: Int) {
+    public static func header(_ data: Data, path: String) throws(FormatError) -> (
+        entries: [String: Entry], metadata: [String: String], dataStart: Int
+    ) {
         func fail(_ m: String) -> FormatError { FormatError(path: path, message: m) }
         guard data.count >= 8 else { throw fail("too short for a safetensors file (\(data.count) bytes)") }
         let n = data.prefix(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
@@ -58,7 +65,7 @@ public enum Safetensors {
                 continue
             }
             guard let e = value as? [String: Any], let dtype = e["dtype"] as? String,
-                  let shape = e["shape"] as? [Int], let offs = e["data_offsets"] as? [Int], offs.count == 2
+                let shape = e["shape"] as? [Int], let offs = e["data_offsets"] as? [Int], offs.count == 2
             else { throw fail("tensor \"\(name)\": expected dtype, shape and data_offsets") }
             guard dtype == "F32" else { throw fail("tensor \"\(name)\": dtype \(dtype), expected F32") }
             guard offs[0] >= 0, offs[1] <= dataSize, offs[1] - offs[0] == shape.reduce(1, *) * 4 else {
@@ -70,7 +77,10 @@ public enum Safetensors {
     }
 
     /// Copies tensor `name` into `into` (which must hold `expectedShape`).
-    public static func read(_ name: String, expectedShape: [Int], from data: Data, entries: [String: Entry], dataStart: Int, into: UnsafeMutablePointer<Float>, path: String) throws(FormatError) {
+    public static func read(
+        _ name: String, expectedShape: [Int], from data: Data, entries: [String: Entry], dataStart: Int, into: UnsafeMutablePointer<Float>,
+        path: String
+    ) throws(FormatError) {
         guard let e = entries[name] else { throw FormatError(path: path, message: "tensor \"\(name)\" is missing") }
         guard e.shape == expectedShape else {
             throw FormatError(path: path, message: "tensor \"\(name)\" has shape \(e.shape), the model expects \(expectedShape)")
@@ -85,7 +95,8 @@ public enum Safetensors {
 extension Seq2Seq {
     /// The parameters as safetensors (names as in `parameterSpecs`).
     public func safetensorsData(metadata: [String: String] = [:]) throws -> Data {
-        try Safetensors.encode(params.entries.map { ($0.name, $0.shape, UnsafePointer(params.values.data + $0.offset)) }, metadata: metadata)
+        try Safetensors.encode(
+            params.entries.map { ($0.name, $0.shape, UnsafePointer(params.values.data + $0.offset)) }, metadata: metadata)
     }
 
     /// Fills the parameters from safetensors data; every tensor must be present with the
@@ -93,11 +104,14 @@ extension Seq2Seq {
     public func loadSafetensors(_ data: Data, path: String) throws(Safetensors.FormatError) {
         let (entries, _, start) = try Safetensors.header(data, path: path)
         for e in params.entries {
-            try Safetensors.read(e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.values.data + e.offset, path: path)
+            try Safetensors.read(
+                e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.values.data + e.offset,
+                path: path)
         }
         let extra = Set(entries.keys).subtracting(params.entries.map(\.name))
         if !extra.isEmpty {
-            throw Safetensors.FormatError(path: path, message: "tensors the model does not have: \(extra.sorted().prefix(5).joined(separator: ", "))")
+            throw Safetensors.FormatError(
+                path: path, message: "tensors the model does not have: \(extra.sorted().prefix(5).joined(separator: ", "))")
         }
     }
 
@@ -108,22 +122,28 @@ extension Seq2Seq {
             ts.append(("m." + e.name, e.shape, UnsafePointer(params.m.data + e.offset)))
             ts.append(("v." + e.name, e.shape, UnsafePointer(params.v.data + e.offset)))
         }
-        return try Safetensors.encode(ts, metadata: [
-            "step": String(opt.step), "beta1": String(opt.beta1), "beta2": String(opt.beta2),
-            "eps": String(opt.eps), "weight_decay": String(opt.weightDecay),
-        ])
+        return try Safetensors.encode(
+            ts,
+            metadata: [
+                "step": String(opt.step), "beta1": String(opt.beta1), "beta2": String(opt.beta2),
+                "eps": String(opt.eps), "weight_decay": String(opt.weightDecay),
+            ])
     }
 
     /// Restores AdamW moments into the arena and returns the optimizer with its step.
     public func loadOptimizer(_ data: Data, path: String) throws(Safetensors.FormatError) -> AdamW {
         let (entries, meta, start) = try Safetensors.header(data, path: path)
         for e in params.entries {
-            try Safetensors.read("m." + e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.m.data + e.offset, path: path)
-            try Safetensors.read("v." + e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.v.data + e.offset, path: path)
+            try Safetensors.read(
+                "m." + e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.m.data + e.offset,
+                path: path)
+            try Safetensors.read(
+                "v." + e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.v.data + e.offset,
+                path: path)
         }
         guard let step = meta["step"].flatMap(Int.init), let b1 = meta["beta1"].flatMap(Float.init),
-              let b2 = meta["beta2"].flatMap(Float.init), let eps = meta["eps"].flatMap(Float.init),
-              let wd = meta["weight_decay"].flatMap(Float.init)
+            let b2 = meta["beta2"].flatMap(Float.init), let eps = meta["eps"].flatMap(Float.init),
+            let wd = meta["weight_decay"].flatMap(Float.init)
         else { throw Safetensors.FormatError(path: path, message: "metadata lacks the optimizer's step and hyperparameters") }
         var opt = AdamW(beta1: b1, beta2: b2, eps: eps, weightDecay: wd)
         opt.step = step

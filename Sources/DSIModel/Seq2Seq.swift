@@ -15,9 +15,13 @@ public struct Seq2SeqBatch: Sendable {
     public var targetOut: [Int32]
 
     public init(B: Int, S: Int, T: Int, source: [Int32], sourceMask: [Float], targetIn: [Int32], targetOut: [Int32]) {
-        self.B = B; self.S = S; self.T = T
-        self.source = source; self.sourceMask = sourceMask
-        self.targetIn = targetIn; self.targetOut = targetOut
+        self.B = B
+        self.S = S
+        self.T = T
+        self.source = source
+        self.sourceMask = sourceMask
+        self.targetIn = targetIn
+        self.targetOut = targetOut
     }
 }
 
@@ -53,7 +57,8 @@ public final class Seq2Seq: @unchecked Sendable {
     /// (name, shape) of every parameter, in arena order. Names follow the usual
     /// PyTorch-style dotted paths so the safetensors file reads naturally.
     public static func parameterSpecs(_ c: ModelConfig) -> [(String, [Int])] {
-        let C = c.dModel, F = c.ff
+        let C = c.dModel
+        let F = c.ff
         var s: [(String, [Int])] = [
             ("encoder.embed_tokens.weight", [c.sourceVocab, C]),
             ("encoder.embed_positions.weight", [c.sourceLength, C]),
@@ -64,16 +69,26 @@ public final class Seq2Seq: @unchecked Sendable {
         func lin(_ p: String, _ i: Int, _ o: Int) { s += [("\(p).weight", [o, i]), ("\(p).bias", [o])] }
         for l in 0..<c.encoderLayers {
             let p = "encoder.layers.\(l)"
-            ln("\(p).ln1"); lin("\(p).self_attn.qkv", C, 3 * C); lin("\(p).self_attn.out", C, C)
-            ln("\(p).ln2"); lin("\(p).ffn.fc1", C, F); lin("\(p).ffn.fc2", F, C)
+            ln("\(p).ln1")
+            lin("\(p).self_attn.qkv", C, 3 * C)
+            lin("\(p).self_attn.out", C, C)
+            ln("\(p).ln2")
+            lin("\(p).ffn.fc1", C, F)
+            lin("\(p).ffn.fc2", F, C)
         }
         ln("encoder.ln_f")
         for l in 0..<c.decoderLayers {
             let p = "decoder.layers.\(l)"
-            ln("\(p).ln1"); lin("\(p).self_attn.qkv", C, 3 * C); lin("\(p).self_attn.out", C, C)
-            ln("\(p).ln2"); lin("\(p).cross_attn.q", C, C); lin("\(p).cross_attn.kv", C, 2 * C)
+            ln("\(p).ln1")
+            lin("\(p).self_attn.qkv", C, 3 * C)
+            lin("\(p).self_attn.out", C, C)
+            ln("\(p).ln2")
+            lin("\(p).cross_attn.q", C, C)
+            lin("\(p).cross_attn.kv", C, 2 * C)
             lin("\(p).cross_attn.out", C, C)
-            ln("\(p).ln3"); lin("\(p).ffn.fc1", C, F); lin("\(p).ffn.fc2", F, C)
+            ln("\(p).ln3")
+            lin("\(p).ffn.fc1", C, F)
+            lin("\(p).ffn.fc2", F, C)
         }
         ln("decoder.ln_f")
         lin("lm_head", C, c.targetVocab)
@@ -98,8 +113,10 @@ public final class Seq2Seq: @unchecked Sendable {
             let e = arena.entry("\(p).weight")!
             return Lin(w: e.offset, b: off("\(p).bias"), IC: e.shape[1], OC: e.shape[0])
         }
-        srcEmbed = off("encoder.embed_tokens.weight"); srcPos = off("encoder.embed_positions.weight")
-        tgtEmbed = off("decoder.embed_tokens.weight"); tgtPos = off("decoder.embed_positions.weight")
+        srcEmbed = off("encoder.embed_tokens.weight")
+        srcPos = off("encoder.embed_positions.weight")
+        tgtEmbed = off("decoder.embed_tokens.weight")
+        tgtPos = off("decoder.embed_positions.weight")
         encoder = (0..<config.encoderLayers).map { l in
             let p = "encoder.layers.\(l)"
             return EncoderLayer(
@@ -114,7 +131,8 @@ public final class Seq2Seq: @unchecked Sendable {
                 crossProj: lin("\(p).cross_attn.out"), ln3: ln("\(p).ln3"), fc1: lin("\(p).ffn.fc1"),
                 fc2: lin("\(p).ffn.fc2"))
         }
-        encNorm = ln("encoder.ln_f"); decNorm = ln("decoder.ln_f")
+        encNorm = ln("encoder.ln_f")
+        decNorm = ln("decoder.ln_f")
         head = lin("lm_head")
     }
 
@@ -166,22 +184,32 @@ extension Seq2Seq {
     }
 
     /// Runs the encoder over `ws`'s current batch; leaves the memory in `ws.memory`.
-    func encoderForward(_ ws: Workspace, source: UnsafePointer<Int32>, mask: UnsafePointer<Float>, B: Int, S: Int, training: Bool, rng: inout SeededRNG) {
-        let C = config.dModel, H = config.heads, F = config.ff, N = B * S
+    func encoderForward(
+        _ ws: Workspace, source: UnsafePointer<Int32>, mask: UnsafePointer<Float>, B: Int, S: Int, training: Bool, rng: inout SeededRNG
+    ) {
+        let C = config.dModel
+        let H = config.heads
+        let F = config.ff
+        let N = B * S
         let p = config.dropout
         let drop = training && p > 0
-        embeddingForward(out: ws.encEmbed.data, tokens: source, table: w(srcEmbed), positions: w(srcPos), scale: embedScale, B: B, T: S, C: C)
+        embeddingForward(
+            out: ws.encEmbed.data, tokens: source, table: w(srcEmbed), positions: w(srcPos), scale: embedScale, B: B, T: S, C: C)
         var x = ws.encEmbed.data
         let shape = AttentionShape(B: B, T: S, S: S, C: C, H: H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C)
         for (l, L) in encoder.enumerated() {
             let a = ws.enc[l]
-            layerNormForward(out: a.ln1.data, mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, inp: x, weight: w(L.ln1.w), bias: w(L.ln1.b), N: N, C: C)
+            layerNormForward(
+                out: a.ln1.data, mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, inp: x, weight: w(L.ln1.w), bias: w(L.ln1.b), N: N, C: C)
             linearForward(out: a.qkv.data, inp: a.ln1.data, weight: w(L.qkv.w), bias: w(L.qkv.b), N: N, IC: C, OC: 3 * C)
-            attentionForward(out: a.att.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, keyMask: mask, shape)
+            attentionForward(
+                out: a.att.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, keyMask: mask, shape)
             linearForward(out: ws.branch.data, inp: a.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
             if drop { dropoutForward(out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
             residualForward(out: a.res1.data, a: x, b: ws.branch.data, n: N * C)
-            layerNormForward(out: a.ln2.data, mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, inp: a.res1.data, weight: w(L.ln2.w), bias: w(L.ln2.b), N: N, C: C)
+            layerNormForward(
+                out: a.ln2.data, mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, inp: a.res1.data, weight: w(L.ln2.w), bias: w(L.ln2.b), N: N,
+                C: C)
             linearForward(out: a.fc1.data, inp: a.ln2.data, weight: w(L.fc1.w), bias: w(L.fc1.b), N: N, IC: C, OC: F)
             geluForward(out: a.gelu.data, inp: a.fc1.data, n: N * F)
             linearForward(out: ws.branch.data, inp: a.gelu.data, weight: w(L.fc2.w), bias: w(L.fc2.b), N: N, IC: F, OC: C)
@@ -190,45 +218,66 @@ extension Seq2Seq {
             x = a.out.data
         }
         ws.encTop = x
-        layerNormForward(out: ws.memory.data, mean: ws.encNormMean.data, rstd: ws.encNormRstd.data, inp: x, weight: w(encNorm.w), bias: w(encNorm.b), N: N, C: C)
+        layerNormForward(
+            out: ws.memory.data, mean: ws.encNormMean.data, rstd: ws.encNormRstd.data, inp: x, weight: w(encNorm.w), bias: w(encNorm.b),
+            N: N, C: C)
     }
 
     /// Forward pass over a batch; returns the mean loss over the labelled target positions.
     /// Activations are kept in `ws` for `backward`.
     @discardableResult
-    public func forward(_ batch: Seq2SeqBatch, workspace ws: Workspace, smoothing: Float = 0, training: Bool = true, rng: inout SeededRNG) throws(ModelError) -> Float {
+    public func forward(_ batch: Seq2SeqBatch, workspace ws: Workspace, smoothing: Float = 0, training: Bool = true, rng: inout SeededRNG)
+        throws(ModelError) -> Float
+    {
         try checkBatch(batch)
         ws.prepare(for: batch, model: self)
-        let B = batch.B, S = batch.S, T = batch.T
-        let C = config.dModel, H = config.heads, F = config.ff, V = config.targetVocab
+        let B = batch.B
+        let S = batch.S
+        let T = batch.T
+        let C = config.dModel
+        let H = config.heads
+        let F = config.ff
+        let V = config.targetVocab
         let N = B * T
         let p = config.dropout
         let drop = training && p > 0
-        let src = ws.source.baseAddress!, mask = ws.sourceMask.baseAddress!
+        let src = ws.source.baseAddress!
+        let mask = ws.sourceMask.baseAddress!
         encoderForward(ws, source: src, mask: mask, B: B, S: S, training: training, rng: &rng)
 
-        embeddingForward(out: ws.decEmbed.data, tokens: ws.targetIn.baseAddress!, table: w(tgtEmbed), positions: w(tgtPos), scale: embedScale, B: B, T: T, C: C)
+        embeddingForward(
+            out: ws.decEmbed.data, tokens: ws.targetIn.baseAddress!, table: w(tgtEmbed), positions: w(tgtPos), scale: embedScale, B: B,
+            T: T, C: C)
         var y = ws.decEmbed.data
         let selfShape = AttentionShape(B: B, T: T, S: T, C: C, H: H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C, causal: true)
         let crossShape = AttentionShape(B: B, T: T, S: S, C: C, H: H, ldq: C, ldk: 2 * C, ldv: 2 * C)
         for (l, L) in decoder.enumerated() {
             let a = ws.dec[l]
-            layerNormForward(out: a.ln1.data, mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, inp: y, weight: w(L.ln1.w), bias: w(L.ln1.b), N: N, C: C)
+            layerNormForward(
+                out: a.ln1.data, mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, inp: y, weight: w(L.ln1.w), bias: w(L.ln1.b), N: N, C: C)
             linearForward(out: a.qkv.data, inp: a.ln1.data, weight: w(L.qkv.w), bias: w(L.qkv.b), N: N, IC: C, OC: 3 * C)
-            attentionForward(out: a.att.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, keyMask: nil, selfShape)
+            attentionForward(
+                out: a.att.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, keyMask: nil, selfShape)
             linearForward(out: ws.branch.data, inp: a.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
             if drop { dropoutForward(out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
             residualForward(out: a.res1.data, a: y, b: ws.branch.data, n: N * C)
 
-            layerNormForward(out: a.ln2.data, mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, inp: a.res1.data, weight: w(L.ln2.w), bias: w(L.ln2.b), N: N, C: C)
+            layerNormForward(
+                out: a.ln2.data, mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, inp: a.res1.data, weight: w(L.ln2.w), bias: w(L.ln2.b), N: N,
+                C: C)
             linearForward(out: a.crossQ.data, inp: a.ln2.data, weight: w(L.crossQ.w), bias: w(L.crossQ.b), N: N, IC: C, OC: C)
-            linearForward(out: a.crossKV.data, inp: ws.memory.data, weight: w(L.crossKV.w), bias: w(L.crossKV.b), N: B * S, IC: C, OC: 2 * C)
-            attentionForward(out: a.crossAtt.data, probs: a.crossProbs.data, q: a.crossQ.data, k: a.crossKV.data, v: a.crossKV.data + C, keyMask: mask, crossShape)
+            linearForward(
+                out: a.crossKV.data, inp: ws.memory.data, weight: w(L.crossKV.w), bias: w(L.crossKV.b), N: B * S, IC: C, OC: 2 * C)
+            attentionForward(
+                out: a.crossAtt.data, probs: a.crossProbs.data, q: a.crossQ.data, k: a.crossKV.data, v: a.crossKV.data + C, keyMask: mask,
+                crossShape)
             linearForward(out: ws.branch.data, inp: a.crossAtt.data, weight: w(L.crossProj.w), bias: w(L.crossProj.b), N: N, IC: C, OC: C)
             if drop { dropoutForward(out: ws.branch.data, mask: a.mask2!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
             residualForward(out: a.res2.data, a: a.res1.data, b: ws.branch.data, n: N * C)
 
-            layerNormForward(out: a.ln3.data, mean: a.ln3Mean.data, rstd: a.ln3Rstd.data, inp: a.res2.data, weight: w(L.ln3.w), bias: w(L.ln3.b), N: N, C: C)
+            layerNormForward(
+                out: a.ln3.data, mean: a.ln3Mean.data, rstd: a.ln3Rstd.data, inp: a.res2.data, weight: w(L.ln3.w), bias: w(L.ln3.b), N: N,
+                C: C)
             linearForward(out: a.fc1.data, inp: a.ln3.data, weight: w(L.fc1.w), bias: w(L.fc1.b), N: N, IC: C, OC: F)
             geluForward(out: a.gelu.data, inp: a.fc1.data, n: N * F)
             linearForward(out: ws.branch.data, inp: a.gelu.data, weight: w(L.fc2.w), bias: w(L.fc2.b), N: N, IC: F, OC: C)
@@ -237,9 +286,13 @@ extension Seq2Seq {
             y = a.out.data
         }
         ws.decTop = y
-        layerNormForward(out: ws.decNorm.data, mean: ws.decNormMean.data, rstd: ws.decNormRstd.data, inp: y, weight: w(decNorm.w), bias: w(decNorm.b), N: N, C: C)
+        layerNormForward(
+            out: ws.decNorm.data, mean: ws.decNormMean.data, rstd: ws.decNormRstd.data, inp: y, weight: w(decNorm.w), bias: w(decNorm.b),
+            N: N, C: C)
         linearForward(out: ws.logits.data, inp: ws.decNorm.data, weight: w(head.w), bias: w(head.b), N: N, IC: C, OC: V)
-        let counted = crossEntropyForward(losses: ws.losses.data, probs: ws.probs.data, logits: ws.logits.data, targets: ws.targetOut.baseAddress!, N: N, V: V, smoothing: smoothing, ignoreIndex: Self.ignoreIndex)
+        let counted = crossEntropyForward(
+            losses: ws.losses.data, probs: ws.probs.data, logits: ws.logits.data, targets: ws.targetOut.baseAddress!, N: N, V: V,
+            smoothing: smoothing, ignoreIndex: Self.ignoreIndex)
         ws.counted = counted
         ws.smoothing = smoothing
         ws.dropoutUsed = drop
@@ -250,19 +303,31 @@ extension Seq2Seq {
 
     /// Adds the gradient of the last `forward`'s mean loss to `params.grads`.
     public func backward(workspace ws: Workspace) {
-        let B = ws.B, S = ws.S, T = ws.T
-        let C = config.dModel, H = config.heads, F = config.ff, V = config.targetVocab
-        let N = B * T, M = B * S
+        let B = ws.B
+        let S = ws.S
+        let T = ws.T
+        let C = config.dModel
+        let H = config.heads
+        let F = config.ff
+        let V = config.targetVocab
+        let N = B * T
+        let M = B * S
         let drop = ws.dropoutUsed
         guard ws.counted > 0 else { return }
         ws.prepareBackward(config: config)
 
         ws.dlogits.zero()
-        crossEntropyBackward(dlogits: ws.dlogits.data, probs: ws.probs.data, targets: ws.targetOut.baseAddress!, N: N, V: V, smoothing: ws.smoothing, ignoreIndex: Self.ignoreIndex, dloss: 1 / Float(ws.counted))
-        linearBackward(dinp: ws.dln.data, dweight: g(head.w), dbias: g(head.b), dout: ws.dlogits.data, inp: ws.decNorm.data, weight: w(head.w), N: N, IC: C, OC: V, accumulate: false)
+        crossEntropyBackward(
+            dlogits: ws.dlogits.data, probs: ws.probs.data, targets: ws.targetOut.baseAddress!, N: N, V: V, smoothing: ws.smoothing,
+            ignoreIndex: Self.ignoreIndex, dloss: 1 / Float(ws.counted))
+        linearBackward(
+            dinp: ws.dln.data, dweight: g(head.w), dbias: g(head.b), dout: ws.dlogits.data, inp: ws.decNorm.data, weight: w(head.w), N: N,
+            IC: C, OC: V, accumulate: false)
         let dres = ws.dres.data
         dres.update(repeating: 0, count: N * C)
-        layerNormBackward(dinp: dres, dweight: g(decNorm.w), dbias: g(decNorm.b), dout: ws.dln.data, inp: ws.decTop!, weight: w(decNorm.w), mean: ws.decNormMean.data, rstd: ws.decNormRstd.data, N: N, C: C)
+        layerNormBackward(
+            dinp: dres, dweight: g(decNorm.w), dbias: g(decNorm.b), dout: ws.dln.data, inp: ws.decTop!, weight: w(decNorm.w),
+            mean: ws.decNormMean.data, rstd: ws.decNormRstd.data, N: N, C: C)
 
         ws.dmem.data.update(repeating: 0, count: M * C)
         let selfShape = AttentionShape(B: B, T: T, S: T, C: C, H: H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C, causal: true)
@@ -276,49 +341,93 @@ extension Seq2Seq {
         }
 
         for l in stride(from: decoder.count - 1, through: 0, by: -1) {
-            let L = decoder[l], a = ws.dec[l]
+            let L = decoder[l]
+            let a = ws.dec[l]
             let yIn = l == 0 ? ws.decEmbed.data : ws.dec[l - 1].out.data
             // feed-forward
             var dOut = branchGrad(a.mask3, rows: N)
-            linearBackward(dinp: ws.dff.data, dweight: g(L.fc2.w), dbias: g(L.fc2.b), dout: dOut, inp: a.gelu.data, weight: w(L.fc2.w), N: N, IC: F, OC: C, accumulate: false)
+            linearBackward(
+                dinp: ws.dff.data, dweight: g(L.fc2.w), dbias: g(L.fc2.b), dout: dOut, inp: a.gelu.data, weight: w(L.fc2.w), N: N, IC: F,
+                OC: C, accumulate: false)
             geluBackward(dinp: ws.dff.data, inp: a.fc1.data, dout: ws.dff.data, n: N * F, accumulate: false)
-            linearBackward(dinp: ws.dln.data, dweight: g(L.fc1.w), dbias: g(L.fc1.b), dout: ws.dff.data, inp: a.ln3.data, weight: w(L.fc1.w), N: N, IC: C, OC: F, accumulate: false)
-            layerNormBackward(dinp: dres, dweight: g(L.ln3.w), dbias: g(L.ln3.b), dout: ws.dln.data, inp: a.res2.data, weight: w(L.ln3.w), mean: a.ln3Mean.data, rstd: a.ln3Rstd.data, N: N, C: C)
+            linearBackward(
+                dinp: ws.dln.data, dweight: g(L.fc1.w), dbias: g(L.fc1.b), dout: ws.dff.data, inp: a.ln3.data, weight: w(L.fc1.w), N: N,
+                IC: C, OC: F, accumulate: false)
+            layerNormBackward(
+                dinp: dres, dweight: g(L.ln3.w), dbias: g(L.ln3.b), dout: ws.dln.data, inp: a.res2.data, weight: w(L.ln3.w),
+                mean: a.ln3Mean.data, rstd: a.ln3Rstd.data, N: N, C: C)
             // cross-attention
             dOut = branchGrad(a.mask2, rows: N)
-            linearBackward(dinp: ws.datt.data, dweight: g(L.crossProj.w), dbias: g(L.crossProj.b), dout: dOut, inp: a.crossAtt.data, weight: w(L.crossProj.w), N: N, IC: C, OC: C, accumulate: false)
-            attentionBackward(dq: ws.dq.data, dk: ws.dkv.data, dv: ws.dkv.data + C, dout: ws.datt.data, probs: a.crossProbs.data, q: a.crossQ.data, k: a.crossKV.data, v: a.crossKV.data + C, crossShape, accumulate: false)
-            linearBackward(dinp: ws.dmem.data, dweight: g(L.crossKV.w), dbias: g(L.crossKV.b), dout: ws.dkv.data, inp: ws.memory.data, weight: w(L.crossKV.w), N: M, IC: C, OC: 2 * C)
-            linearBackward(dinp: ws.dln.data, dweight: g(L.crossQ.w), dbias: g(L.crossQ.b), dout: ws.dq.data, inp: a.ln2.data, weight: w(L.crossQ.w), N: N, IC: C, OC: C, accumulate: false)
-            layerNormBackward(dinp: dres, dweight: g(L.ln2.w), dbias: g(L.ln2.b), dout: ws.dln.data, inp: a.res1.data, weight: w(L.ln2.w), mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, N: N, C: C)
+            linearBackward(
+                dinp: ws.datt.data, dweight: g(L.crossProj.w), dbias: g(L.crossProj.b), dout: dOut, inp: a.crossAtt.data,
+                weight: w(L.crossProj.w), N: N, IC: C, OC: C, accumulate: false)
+            attentionBackward(
+                dq: ws.dq.data, dk: ws.dkv.data, dv: ws.dkv.data + C, dout: ws.datt.data, probs: a.crossProbs.data, q: a.crossQ.data,
+                k: a.crossKV.data, v: a.crossKV.data + C, crossShape, accumulate: false)
+            linearBackward(
+                dinp: ws.dmem.data, dweight: g(L.crossKV.w), dbias: g(L.crossKV.b), dout: ws.dkv.data, inp: ws.memory.data,
+                weight: w(L.crossKV.w), N: M, IC: C, OC: 2 * C)
+            linearBackward(
+                dinp: ws.dln.data, dweight: g(L.crossQ.w), dbias: g(L.crossQ.b), dout: ws.dq.data, inp: a.ln2.data, weight: w(L.crossQ.w),
+                N: N, IC: C, OC: C, accumulate: false)
+            layerNormBackward(
+                dinp: dres, dweight: g(L.ln2.w), dbias: g(L.ln2.b), dout: ws.dln.data, inp: a.res1.data, weight: w(L.ln2.w),
+                mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, N: N, C: C)
             // causal self-attention
             dOut = branchGrad(a.mask1, rows: N)
-            linearBackward(dinp: ws.datt.data, dweight: g(L.proj.w), dbias: g(L.proj.b), dout: dOut, inp: a.att.data, weight: w(L.proj.w), N: N, IC: C, OC: C, accumulate: false)
-            attentionBackward(dq: ws.dqkv.data, dk: ws.dqkv.data + C, dv: ws.dqkv.data + 2 * C, dout: ws.datt.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, selfShape, accumulate: false)
-            linearBackward(dinp: ws.dln.data, dweight: g(L.qkv.w), dbias: g(L.qkv.b), dout: ws.dqkv.data, inp: a.ln1.data, weight: w(L.qkv.w), N: N, IC: C, OC: 3 * C, accumulate: false)
-            layerNormBackward(dinp: dres, dweight: g(L.ln1.w), dbias: g(L.ln1.b), dout: ws.dln.data, inp: yIn, weight: w(L.ln1.w), mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, N: N, C: C)
+            linearBackward(
+                dinp: ws.datt.data, dweight: g(L.proj.w), dbias: g(L.proj.b), dout: dOut, inp: a.att.data, weight: w(L.proj.w), N: N, IC: C,
+                OC: C, accumulate: false)
+            attentionBackward(
+                dq: ws.dqkv.data, dk: ws.dqkv.data + C, dv: ws.dqkv.data + 2 * C, dout: ws.datt.data, probs: a.probs.data, q: a.qkv.data,
+                k: a.qkv.data + C, v: a.qkv.data + 2 * C, selfShape, accumulate: false)
+            linearBackward(
+                dinp: ws.dln.data, dweight: g(L.qkv.w), dbias: g(L.qkv.b), dout: ws.dqkv.data, inp: a.ln1.data, weight: w(L.qkv.w), N: N,
+                IC: C, OC: 3 * C, accumulate: false)
+            layerNormBackward(
+                dinp: dres, dweight: g(L.ln1.w), dbias: g(L.ln1.b), dout: ws.dln.data, inp: yIn, weight: w(L.ln1.w), mean: a.ln1Mean.data,
+                rstd: a.ln1Rstd.data, N: N, C: C)
         }
-        embeddingBackward(dtable: g(tgtEmbed), dpositions: g(tgtPos), dout: dres, tokens: ws.targetIn.baseAddress!, scale: embedScale, B: B, T: T, C: C)
+        embeddingBackward(
+            dtable: g(tgtEmbed), dpositions: g(tgtPos), dout: dres, tokens: ws.targetIn.baseAddress!, scale: embedScale, B: B, T: T, C: C)
 
         // Encoder: the memory's gradient (from every decoder layer's cross-attention) flows
         // back through the final norm and the layers.
         dres.update(repeating: 0, count: M * C)
-        layerNormBackward(dinp: dres, dweight: g(encNorm.w), dbias: g(encNorm.b), dout: ws.dmem.data, inp: ws.encTop!, weight: w(encNorm.w), mean: ws.encNormMean.data, rstd: ws.encNormRstd.data, N: M, C: C)
+        layerNormBackward(
+            dinp: dres, dweight: g(encNorm.w), dbias: g(encNorm.b), dout: ws.dmem.data, inp: ws.encTop!, weight: w(encNorm.w),
+            mean: ws.encNormMean.data, rstd: ws.encNormRstd.data, N: M, C: C)
         let encShape = AttentionShape(B: B, T: S, S: S, C: C, H: H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C)
         for l in stride(from: encoder.count - 1, through: 0, by: -1) {
-            let L = encoder[l], a = ws.enc[l]
+            let L = encoder[l]
+            let a = ws.enc[l]
             let xIn = l == 0 ? ws.encEmbed.data : ws.enc[l - 1].out.data
             var dOut = branchGrad(a.mask2, rows: M)
-            linearBackward(dinp: ws.dff.data, dweight: g(L.fc2.w), dbias: g(L.fc2.b), dout: dOut, inp: a.gelu.data, weight: w(L.fc2.w), N: M, IC: F, OC: C, accumulate: false)
+            linearBackward(
+                dinp: ws.dff.data, dweight: g(L.fc2.w), dbias: g(L.fc2.b), dout: dOut, inp: a.gelu.data, weight: w(L.fc2.w), N: M, IC: F,
+                OC: C, accumulate: false)
             geluBackward(dinp: ws.dff.data, inp: a.fc1.data, dout: ws.dff.data, n: M * F, accumulate: false)
-            linearBackward(dinp: ws.dln.data, dweight: g(L.fc1.w), dbias: g(L.fc1.b), dout: ws.dff.data, inp: a.ln2.data, weight: w(L.fc1.w), N: M, IC: C, OC: F, accumulate: false)
-            layerNormBackward(dinp: dres, dweight: g(L.ln2.w), dbias: g(L.ln2.b), dout: ws.dln.data, inp: a.res1.data, weight: w(L.ln2.w), mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, N: M, C: C)
+            linearBackward(
+                dinp: ws.dln.data, dweight: g(L.fc1.w), dbias: g(L.fc1.b), dout: ws.dff.data, inp: a.ln2.data, weight: w(L.fc1.w), N: M,
+                IC: C, OC: F, accumulate: false)
+            layerNormBackward(
+                dinp: dres, dweight: g(L.ln2.w), dbias: g(L.ln2.b), dout: ws.dln.data, inp: a.res1.data, weight: w(L.ln2.w),
+                mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, N: M, C: C)
             dOut = branchGrad(a.mask1, rows: M)
-            linearBackward(dinp: ws.datt.data, dweight: g(L.proj.w), dbias: g(L.proj.b), dout: dOut, inp: a.att.data, weight: w(L.proj.w), N: M, IC: C, OC: C, accumulate: false)
-            attentionBackward(dq: ws.dqkv.data, dk: ws.dqkv.data + C, dv: ws.dqkv.data + 2 * C, dout: ws.datt.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, encShape, accumulate: false)
-            linearBackward(dinp: ws.dln.data, dweight: g(L.qkv.w), dbias: g(L.qkv.b), dout: ws.dqkv.data, inp: a.ln1.data, weight: w(L.qkv.w), N: M, IC: C, OC: 3 * C, accumulate: false)
-            layerNormBackward(dinp: dres, dweight: g(L.ln1.w), dbias: g(L.ln1.b), dout: ws.dln.data, inp: xIn, weight: w(L.ln1.w), mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, N: M, C: C)
+            linearBackward(
+                dinp: ws.datt.data, dweight: g(L.proj.w), dbias: g(L.proj.b), dout: dOut, inp: a.att.data, weight: w(L.proj.w), N: M, IC: C,
+                OC: C, accumulate: false)
+            attentionBackward(
+                dq: ws.dqkv.data, dk: ws.dqkv.data + C, dv: ws.dqkv.data + 2 * C, dout: ws.datt.data, probs: a.probs.data, q: a.qkv.data,
+                k: a.qkv.data + C, v: a.qkv.data + 2 * C, encShape, accumulate: false)
+            linearBackward(
+                dinp: ws.dln.data, dweight: g(L.qkv.w), dbias: g(L.qkv.b), dout: ws.dqkv.data, inp: a.ln1.data, weight: w(L.qkv.w), N: M,
+                IC: C, OC: 3 * C, accumulate: false)
+            layerNormBackward(
+                dinp: dres, dweight: g(L.ln1.w), dbias: g(L.ln1.b), dout: ws.dln.data, inp: xIn, weight: w(L.ln1.w), mean: a.ln1Mean.data,
+                rstd: a.ln1Rstd.data, N: M, C: C)
         }
-        embeddingBackward(dtable: g(srcEmbed), dpositions: g(srcPos), dout: dres, tokens: ws.source.baseAddress!, scale: embedScale, B: B, T: S, C: C)
+        embeddingBackward(
+            dtable: g(srcEmbed), dpositions: g(srcPos), dout: dres, tokens: ws.source.baseAddress!, scale: embedScale, B: B, T: S, C: C)
     }
 }

@@ -12,7 +12,9 @@ public struct ToyTask: Sendable {
 
     public init(kind: Kind, maxDigits: Int = 8, minDigits: Int = 1) {
         precondition(1 <= minDigits && minDigits <= maxDigits)
-        self.kind = kind; self.maxDigits = maxDigits; self.minDigits = minDigits
+        self.kind = kind
+        self.maxDigits = maxDigits
+        self.minDigits = minDigits
     }
 
     /// A small model sized for the task.
@@ -31,14 +33,18 @@ public struct ToyTask: Sendable {
 
     /// A padded batch of `size` fresh examples.
     public func batch(size B: Int, rng: inout SeededRNG) -> Seq2SeqBatch {
-        let S = maxDigits, T = maxDigits + 1
+        let S = maxDigits
+        let T = maxDigits + 1
         var source = [Int32](repeating: Self.pad, count: B * S)
         var mask = [Float](repeating: 0, count: B * S)
         var tin = [Int32](repeating: Self.pad, count: B * T)
         var tout = [Int32](repeating: Seq2Seq.ignoreIndex, count: B * T)
         for b in 0..<B {
             let (s, t) = sample(&rng)
-            for (i, tok) in s.enumerated() { source[b * S + i] = tok; mask[b * S + i] = 1 }
+            for (i, tok) in s.enumerated() {
+                source[b * S + i] = tok
+                mask[b * S + i] = 1
+            }
             for (i, tok) in t.enumerated() {
                 tout[b * T + i] = tok
                 tin[b * T + i] = i == 0 ? Self.bos : t[i - 1]
@@ -80,14 +86,14 @@ public struct ToyTask: Sendable {
     ) throws(ModelError) -> Report {
         var rng = SeededRNG(seed: seed)
         var opt = AdamW(weightDecay: 0.01)
-        let schedule = LearningRateSchedule(peak: lr, warmupSteps: max(1, steps / 20), totalSteps: steps)
+        let schedule = LearningRateSchedule(peak: lr, warmupFraction: 0.05)
         let ws = Workspace()
         let clock = ContinuousClock()
         let start = clock.now
         var loss: Float = .nan
         for step in 0..<steps {
             let batch = batch(size: batchSize, rng: &rng)
-            loss = try model.trainStep(batch, workspace: ws, optimizer: &opt, lr: schedule(step), rng: &rng).loss
+            loss = try model.trainStep(batch, workspace: ws, optimizer: &opt, lr: schedule.rate(step: step, of: steps), rng: &rng).loss
             if let progress, (step + 1) % every == 0 || step + 1 == steps { progress(step + 1, loss) }
         }
         let seconds = (clock.now - start).seconds

@@ -8,7 +8,9 @@ public struct StepResult: Sendable {
 
 extension Seq2Seq {
     /// One optimisation step: zero the gradients, forward, backward, clip by global norm
-    /// (`clipNorm`, none when nil), AdamW update at rate `lr`.
+    /// (`clipNorm`, none when nil), AdamW update at rate `lr`. A non-finite loss or
+    /// gradient norm throws `ModelError.nonFinite` before anything is updated, so a
+    /// diverged step never reaches the weights.
     @discardableResult
     public func trainStep(
         _ batch: Seq2SeqBatch, workspace: Workspace, optimizer: inout AdamW, lr: Float,
@@ -18,8 +20,9 @@ extension Seq2Seq {
         let loss = try forward(batch, workspace: workspace, smoothing: smoothing, training: true, rng: &rng)
         backward(workspace: workspace)
         let norm = params.gradNorm()
+        guard loss.isFinite, norm.isFinite else { throw .nonFinite(loss: loss, gradNorm: norm) }
         var scale: Float = 1
-        if let clipNorm, norm > clipNorm, norm.isFinite { scale = clipNorm / norm }
+        if let clipNorm, norm > clipNorm { scale = clipNorm / norm }
         optimizer.update(params, lr: lr, gradScale: scale)
         return StepResult(loss: loss, gradNorm: norm, learningRate: lr)
     }

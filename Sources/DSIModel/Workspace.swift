@@ -14,12 +14,19 @@ public final class Workspace: @unchecked Sendable {
 
         init(B: Int, S: Int, C: Int, H: Int, F: Int, dropout: Bool) {
             let M = B * S
-            ln1 = Tensor(zeros: [M, C]); att = Tensor(zeros: [M, C]); res1 = Tensor(zeros: [M, C])
-            ln2 = Tensor(zeros: [M, C]); out = Tensor(zeros: [M, C])
-            ln1Mean = Tensor(zeros: [M]); ln1Rstd = Tensor(zeros: [M])
-            ln2Mean = Tensor(zeros: [M]); ln2Rstd = Tensor(zeros: [M])
-            qkv = Tensor(zeros: [M, 3 * C]); probs = Tensor(zeros: [B, H, S, S])
-            fc1 = Tensor(zeros: [M, F]); gelu = Tensor(zeros: [M, F])
+            ln1 = Tensor(zeros: [M, C])
+            att = Tensor(zeros: [M, C])
+            res1 = Tensor(zeros: [M, C])
+            ln2 = Tensor(zeros: [M, C])
+            out = Tensor(zeros: [M, C])
+            ln1Mean = Tensor(zeros: [M])
+            ln1Rstd = Tensor(zeros: [M])
+            ln2Mean = Tensor(zeros: [M])
+            ln2Rstd = Tensor(zeros: [M])
+            qkv = Tensor(zeros: [M, 3 * C])
+            probs = Tensor(zeros: [B, H, S, S])
+            fc1 = Tensor(zeros: [M, F])
+            gelu = Tensor(zeros: [M, F])
             mask1 = dropout ? Tensor(zeros: [M, C]) : nil
             mask2 = dropout ? Tensor(zeros: [M, C]) : nil
         }
@@ -36,15 +43,31 @@ public final class Workspace: @unchecked Sendable {
         let mask1, mask2, mask3: Tensor?  // (N, C)
 
         init(B: Int, S: Int, T: Int, C: Int, H: Int, F: Int, dropout: Bool) {
-            let N = B * T, M = B * S
+            let N = B * T
+            let M = B * S
             func nc() -> Tensor { Tensor(zeros: [N, C]) }
             func n1() -> Tensor { Tensor(zeros: [N]) }
-            ln1 = nc(); att = nc(); res1 = nc(); ln2 = nc(); crossQ = nc(); crossAtt = nc()
-            res2 = nc(); ln3 = nc(); out = nc()
-            ln1Mean = n1(); ln1Rstd = n1(); ln2Mean = n1(); ln2Rstd = n1(); ln3Mean = n1(); ln3Rstd = n1()
-            qkv = Tensor(zeros: [N, 3 * C]); probs = Tensor(zeros: [B, H, T, T])
-            crossKV = Tensor(zeros: [M, 2 * C]); crossProbs = Tensor(zeros: [B, H, T, S])
-            fc1 = Tensor(zeros: [N, F]); gelu = Tensor(zeros: [N, F])
+            ln1 = nc()
+            att = nc()
+            res1 = nc()
+            ln2 = nc()
+            crossQ = nc()
+            crossAtt = nc()
+            res2 = nc()
+            ln3 = nc()
+            out = nc()
+            ln1Mean = n1()
+            ln1Rstd = n1()
+            ln2Mean = n1()
+            ln2Rstd = n1()
+            ln3Mean = n1()
+            ln3Rstd = n1()
+            qkv = Tensor(zeros: [N, 3 * C])
+            probs = Tensor(zeros: [B, H, T, T])
+            crossKV = Tensor(zeros: [M, 2 * C])
+            crossProbs = Tensor(zeros: [B, H, T, S])
+            fc1 = Tensor(zeros: [N, F])
+            gelu = Tensor(zeros: [N, F])
             mask1 = dropout ? nc() : nil
             mask2 = dropout ? nc() : nil
             mask3 = dropout ? nc() : nil
@@ -86,16 +109,23 @@ public final class Workspace: @unchecked Sendable {
     public init() {}
 
     deinit {
-        source.deallocate(); sourceMask.deallocate(); targetIn.deallocate(); targetOut.deallocate()
+        source.deallocate()
+        sourceMask.deallocate()
+        targetIn.deallocate()
+        targetOut.deallocate()
     }
 
     func prepare(for batch: Seq2SeqBatch, model: Seq2Seq) {
         let c = model.config
         let dropout = c.dropout > 0
-        if batch.B > capB || batch.S > capS || batch.T > capT || dropout != hasDropout || enc.count != c.encoderLayers || dec.count != c.decoderLayers {
+        if batch.B > capB || batch.S > capS || batch.T > capT || dropout != hasDropout || enc.count != c.encoderLayers
+            || dec.count != c.decoderLayers
+        {
             allocate(B: max(batch.B, capB), S: max(batch.S, capS), T: max(batch.T, capT), config: c)
         }
-        B = batch.B; S = batch.S; T = batch.T
+        B = batch.B
+        S = batch.S
+        T = batch.T
         batch.source.withUnsafeBufferPointer { _ = source.update(fromContentsOf: $0) }
         batch.sourceMask.withUnsafeBufferPointer { _ = sourceMask.update(fromContentsOf: $0) }
         batch.targetIn.withUnsafeBufferPointer { _ = targetIn.update(fromContentsOf: $0) }
@@ -105,27 +135,52 @@ public final class Workspace: @unchecked Sendable {
     }
 
     private func allocate(B: Int, S: Int, T: Int, config c: ModelConfig) {
-        let C = c.dModel, H = c.heads, F = c.ff, V = c.targetVocab
-        let M = B * S, N = B * T, rows = max(M, N)
+        let C = c.dModel
+        let H = c.heads
+        let F = c.ff
+        let V = c.targetVocab
+        let M = B * S
+        let N = B * T
+        let rows = max(M, N)
         let dropout = c.dropout > 0
-        capB = B; capS = S; capT = T; hasDropout = dropout
-        source.deallocate(); sourceMask.deallocate(); targetIn.deallocate(); targetOut.deallocate()
-        source = .allocate(capacity: M); sourceMask = .allocate(capacity: M)
-        targetIn = .allocate(capacity: N); targetOut = .allocate(capacity: N)
+        capB = B
+        capS = S
+        capT = T
+        hasDropout = dropout
+        source.deallocate()
+        sourceMask.deallocate()
+        targetIn.deallocate()
+        targetOut.deallocate()
+        source = .allocate(capacity: M)
+        sourceMask = .allocate(capacity: M)
+        targetIn = .allocate(capacity: N)
+        targetOut = .allocate(capacity: N)
         enc = (0..<c.encoderLayers).map { _ in EncoderActs(B: B, S: S, C: C, H: H, F: F, dropout: dropout) }
         dec = (0..<c.decoderLayers).map { _ in DecoderActs(B: B, S: S, T: T, C: C, H: H, F: F, dropout: dropout) }
-        encEmbed = Tensor(zeros: [M, C]); memory = Tensor(zeros: [M, C])
-        encNormMean = Tensor(zeros: [M]); encNormRstd = Tensor(zeros: [M])
-        decEmbed = Tensor(zeros: [N, C]); decNorm = Tensor(zeros: [N, C])
-        decNormMean = Tensor(zeros: [N]); decNormRstd = Tensor(zeros: [N])
-        logits = Tensor(zeros: [N, V]); probs = Tensor(zeros: [N, V])
+        encEmbed = Tensor(zeros: [M, C])
+        memory = Tensor(zeros: [M, C])
+        encNormMean = Tensor(zeros: [M])
+        encNormRstd = Tensor(zeros: [M])
+        decEmbed = Tensor(zeros: [N, C])
+        decNorm = Tensor(zeros: [N, C])
+        decNormMean = Tensor(zeros: [N])
+        decNormRstd = Tensor(zeros: [N])
+        logits = Tensor(zeros: [N, V])
+        probs = Tensor(zeros: [N, V])
         losses = Tensor(zeros: [N])
         branch = Tensor(zeros: [rows, C])
         // Gradient buffers wait for the first backward pass (inference never needs them).
         backwardFor = nil
-        dlogits = Tensor(zeros: [0]); dbranch = Tensor(zeros: [0]); dres = Tensor(zeros: [0]); dln = Tensor(zeros: [0])
-        datt = Tensor(zeros: [0]); dqkv = Tensor(zeros: [0]); dff = Tensor(zeros: [0])
-        dq = Tensor(zeros: [0]); dkv = Tensor(zeros: [0]); dmem = Tensor(zeros: [0])
+        dlogits = Tensor(zeros: [0])
+        dbranch = Tensor(zeros: [0])
+        dres = Tensor(zeros: [0])
+        dln = Tensor(zeros: [0])
+        datt = Tensor(zeros: [0])
+        dqkv = Tensor(zeros: [0])
+        dff = Tensor(zeros: [0])
+        dq = Tensor(zeros: [0])
+        dkv = Tensor(zeros: [0])
+        dmem = Tensor(zeros: [0])
     }
 
     /// The capacity (B, S, T) the gradient buffers were allocated for, if they were.
@@ -134,12 +189,22 @@ public final class Workspace: @unchecked Sendable {
     /// Allocates the gradient buffers for the current capacity (before a backward pass).
     func prepareBackward(config c: ModelConfig) {
         if let b = backwardFor, b == (capB, capS, capT) { return }
-        let C = c.dModel, F = c.ff, V = c.targetVocab
-        let M = capB * capS, N = capB * capT, rows = max(M, N)
-        dlogits = Tensor(zeros: [N, V]); dbranch = Tensor(zeros: [rows, C])
-        dres = Tensor(zeros: [rows, C]); dln = Tensor(zeros: [rows, C]); datt = Tensor(zeros: [rows, C])
-        dqkv = Tensor(zeros: [rows, 3 * C]); dff = Tensor(zeros: [rows, F])
-        dq = Tensor(zeros: [N, C]); dkv = Tensor(zeros: [M, 2 * C]); dmem = Tensor(zeros: [M, C])
+        let C = c.dModel
+        let F = c.ff
+        let V = c.targetVocab
+        let M = capB * capS
+        let N = capB * capT
+        let rows = max(M, N)
+        dlogits = Tensor(zeros: [N, V])
+        dbranch = Tensor(zeros: [rows, C])
+        dres = Tensor(zeros: [rows, C])
+        dln = Tensor(zeros: [rows, C])
+        datt = Tensor(zeros: [rows, C])
+        dqkv = Tensor(zeros: [rows, 3 * C])
+        dff = Tensor(zeros: [rows, F])
+        dq = Tensor(zeros: [N, C])
+        dkv = Tensor(zeros: [M, 2 * C])
+        dmem = Tensor(zeros: [M, C])
         backwardFor = (capB, capS, capT)
     }
 

@@ -60,7 +60,8 @@ public enum BLAS {
         let threads = threads ?? Threads.count
         let work = Double(m) * Double(n) * Double(k)
         if !parallel || threads == 1 || work < 262_144 || max(m, n) < 32 {
-            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            sgemm(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
         let alongM = m >= n
@@ -74,10 +75,14 @@ public enum BLAS {
                 if lo >= hi { continue }
                 if alongM {
                     let aBlock = transA ? a + lo : a + lo * lda
-                    sgemm(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha, a: aBlock, lda: lda, b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
+                    sgemm(
+                        transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha, a: aBlock, lda: lda, b: b, ldb: ldb,
+                        beta: beta, c: c + lo * ldc, ldc: ldc)
                 } else {
                     let bBlock = transB ? b + lo * ldb : b + lo
-                    sgemm(transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda, b: bBlock, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+                    sgemm(
+                        transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda, b: bBlock, ldb: ldb,
+                        beta: beta, c: c + lo, ldc: ldc)
                 }
             }
         }

@@ -11,12 +11,18 @@ public enum LAPACK {
         if n == 0 { return ([], []) }
         var a = matrix  // symmetric: row-major and column-major are the same
         var w = [Double](repeating: 0, count: n)
-        var N = Int32(n), lda = Int32(n), info: Int32 = 0
-        var lwork: Int32 = -1, liwork: Int32 = -1
-        var wq = [Double](repeating: 0, count: 1), iq = [Int32](repeating: 0, count: 1)
+        var N = Int32(n)
+        var lda = Int32(n)
+        var info: Int32 = 0
+        var lwork: Int32 = -1
+        var liwork: Int32 = -1
+        var wq = [Double](repeating: 0, count: 1)
+        var iq = [Int32](repeating: 0, count: 1)
         dsyevd_("V", "U", &N, &a, &lda, &w, &wq, &lwork, &iq, &liwork, &info, 1, 1)  // workspace query
-        lwork = Int32(wq[0]); liwork = iq[0]
-        var work = [Double](repeating: 0, count: Int(lwork)), iwork = [Int32](repeating: 0, count: Int(liwork))
+        lwork = Int32(wq[0])
+        liwork = iq[0]
+        var work = [Double](repeating: 0, count: Int(lwork))
+        var iwork = [Int32](repeating: 0, count: Int(liwork))
         dsyevd_("V", "U", &N, &a, &lda, &w, &work, &lwork, &iwork, &liwork, &info, 1, 1)
         precondition(info == 0, "dsyevd failed (info \(info)) on a \(n)x\(n) symmetric matrix")
         // Column j of the column-major result (a[j * n ..< (j + 1) * n]) is the eigenvector
@@ -36,7 +42,9 @@ public enum LAPACK {
         if n == 0 { return [] }
         // Row-major lower = column-major upper.
         var a = matrix
-        var N = Int32(n), lda = Int32(n), info: Int32 = 0
+        var N = Int32(n)
+        var lda = Int32(n)
+        var info: Int32 = 0
         dpotrf_("U", &N, &a, &lda, &info, 1)
         if info != 0 { return nil }
         for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { a[i * n + j] = 0 } }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 public enum ProcessMemory {
@@ -9,14 +9,14 @@ public enum ProcessMemory {
     public static var peakRSSMiB: Double {
         var usage = rusage()
         #if os(Linux)
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+            getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         #else
-        getrusage(RUSAGE_SELF, &usage)
+            getrusage(RUSAGE_SELF, &usage)
         #endif
         #if os(Linux)
-        return Double(usage.ru_maxrss) / 1024  // KiB on Linux
+            return Double(usage.ru_maxrss) / 1024  // KiB on Linux
         #else
-        return Double(usage.ru_maxrss) / 1_048_576  // bytes on Darwin
+            return Double(usage.ru_maxrss) / 1_048_576  // bytes on Darwin
         #endif
     }
 }

@@ -1,9 +1,9 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A fork-join pool of persistent workers, in OpenMP's manner: after a region a worker
@@ -63,15 +63,17 @@ public final class ThreadPool: @unchecked Sendable {
         for _ in 0..<(self.threads - 1) {
             let box = Unmanaged.passRetained(self)
             var handle = pthread_t()
-            let rc = pthread_create(&handle, nil, { raw in
-                #if canImport(Glibc)
-                let pool = Unmanaged<ThreadPool>.fromOpaque(raw!).takeRetainedValue()
-                #else
-                let pool = Unmanaged<ThreadPool>.fromOpaque(raw).takeRetainedValue()
-                #endif
-                pool.workerLoop()
-                return nil
-            }, box.toOpaque())
+            let rc = pthread_create(
+                &handle, nil,
+                { raw in
+                    #if canImport(Glibc)
+                        let pool = Unmanaged<ThreadPool>.fromOpaque(raw!).takeRetainedValue()
+                    #else
+                        let pool = Unmanaged<ThreadPool>.fromOpaque(raw).takeRetainedValue()
+                    #endif
+                    pool.workerLoop()
+                    return nil
+                }, box.toOpaque())
             precondition(rc == 0, "pthread_create failed: \(rc)")
             handles.append(handle)
         }

@@ -4,7 +4,13 @@ public enum PorterStemmer {
     public static func stem(_ word: String) -> String {
         guard word.count > 2, word.allSatisfy({ $0.isASCII && $0.isLetter }) else { return word }
         var w = Array(word.utf8)
-        step1a(&w); step1b(&w); step1c(&w); step2(&w); step3(&w); step4(&w); step5(&w)
+        step1a(&w)
+        step1b(&w)
+        step1c(&w)
+        step2(&w)
+        step3(&w)
+        step4(&w)
+        step5(&w)
         return String(decoding: w, as: UTF8.self)
     }
 
@@ -18,7 +24,8 @@ public enum PorterStemmer {
 
     /// m: the number of VC sequences in w[0..<end].
     private static func measure(_ w: [UInt8], _ end: Int) -> Int {
-        var m = 0, i = 0
+        var m = 0
+        var i = 0
         while i < end && isConsonant(w, i) { i += 1 }
         while i < end {
             while i < end && !isConsonant(w, i) { i += 1 }
@@ -57,10 +64,14 @@ public enum PorterStemmer {
     }
 
     private static func step1a(_ w: inout [UInt8]) {
-        if ends(w, "sses") { w.removeLast(2) }
-        else if ends(w, "ies") { w.removeLast(2) }
-        else if ends(w, "ss") {}
-        else if ends(w, "s") { w.removeLast() }
+        if ends(w, "sses") {
+            w.removeLast(2)
+        } else if ends(w, "ies") {
+            w.removeLast(2)
+        } else if ends(w, "ss") {
+        } else if ends(w, "s") {
+            w.removeLast()
+        }
     }
 
     private static func step1b(_ w: inout [UInt8]) {
@@ -69,8 +80,13 @@ public enum PorterStemmer {
             return
         }
         var stripped = false
-        if ends(w, "ed"), hasVowel(w, w.count - 2) { w.removeLast(2); stripped = true }
-        else if ends(w, "ing"), hasVowel(w, w.count - 3) { w.removeLast(3); stripped = true }
+        if ends(w, "ed"), hasVowel(w, w.count - 2) {
+            w.removeLast(2)
+            stripped = true
+        } else if ends(w, "ing"), hasVowel(w, w.count - 3) {
+            w.removeLast(3)
+            stripped = true
+        }
         guard stripped else { return }
         if ends(w, "at") || ends(w, "bl") || ends(w, "iz") {
             w.append(UInt8(ascii: "e"))
@@ -100,11 +116,17 @@ public enum PorterStemmer {
     ]
 
     private static func step2(_ w: inout [UInt8]) {
-        for (s, r) in step2Rules where ends(w, s) { replace(&w, s, r, ifMeasureAbove: 0); return }
+        for (s, r) in step2Rules where ends(w, s) {
+            replace(&w, s, r, ifMeasureAbove: 0)
+            return
+        }
     }
 
     private static func step3(_ w: inout [UInt8]) {
-        for (s, r) in step3Rules where ends(w, s) { replace(&w, s, r, ifMeasureAbove: 0); return }
+        for (s, r) in step3Rules where ends(w, s) {
+            replace(&w, s, r, ifMeasureAbove: 0)
+            return
+        }
     }
 
     private static func step4(_ w: inout [UInt8]) {

@@ -92,9 +92,13 @@ public final class Tokenizer: @unchecked Sendable {
         for ch in word { symbols.append(ids[String(ch)] ?? Self.unk) }
         // Repeatedly merge the adjacent pair with the lowest rank (the order learned).
         while symbols.count > 1 {
-            var best = Int32.max, at = -1
+            var best = Int32.max
+            var at = -1
             for j in 0..<(symbols.count - 1) {
-                if let r = rank[Self.key(symbols[j], symbols[j + 1])], r < best { best = r; at = j }
+                if let r = rank[Self.key(symbols[j], symbols[j + 1])], r < best {
+                    best = r
+                    at = j
+                }
             }
             if at < 0 { break }
             symbols[at] = firstMergeID + best
@@ -119,7 +123,9 @@ public final class Tokenizer: @unchecked Sendable {
     /// fewer than `minCharacterCount` times map to [UNK]; merging stops early when no
     /// pair occurs `minPairCount` times. Deterministic: the same texts give the same
     /// tokenizer (ties are broken by the pair's ids).
-    public static func train(texts: some Sequence<String>, vocabSize: Int = 8192, minCharacterCount: Int = 2, minPairCount: Int = 2) -> Tokenizer {
+    public static func train(texts: some Sequence<String>, vocabSize: Int = 8192, minCharacterCount: Int = 2, minPairCount: Int = 2)
+        -> Tokenizer
+    {
         // Word frequencies.
         var freq: [String: Int] = [:]
         for t in texts {
@@ -128,7 +134,9 @@ public final class Tokenizer: @unchecked Sendable {
         // Alphabet: characters by total count, in a fixed (code point) order.
         var charCount: [String: Int] = [:]
         for (w, n) in freq { for ch in w { charCount[String(ch), default: 0] += n } }
-        let alphabet = charCount.filter { $0.value >= minCharacterCount }.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
+        let alphabet = charCount.filter { $0.value >= minCharacterCount }.keys.sorted {
+            $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars)
+        }
         var vocab = specials + [wordMarker] + alphabet
         var ids: [String: Int32] = [:]
         for (i, t) in vocab.enumerated() { ids[t] = Int32(i) }
@@ -156,7 +164,8 @@ public final class Tokenizer: @unchecked Sendable {
         while vocab.count < vocabSize, let (c, k) = heap.pop() {
             guard pairCount[k] == c else { continue }  // stale entry
             if c < minPairCount { break }
-            let a = Int32(truncatingIfNeeded: k >> 32), b = Int32(truncatingIfNeeded: k & 0xFFFF_FFFF)
+            let a = Int32(truncatingIfNeeded: k >> 32)
+            let b = Int32(truncatingIfNeeded: k & 0xFFFF_FFFF)
             guard a != unk, b != unk else {
                 pairCount[k] = 0
                 continue
@@ -224,7 +233,12 @@ struct PairHeap {
         var i = items.count - 1
         while i > 0 {
             let p = (i - 1) / 2
-            if above(items[i], items[p]) { items.swapAt(i, p); i = p } else { break }
+            if above(items[i], items[p]) {
+                items.swapAt(i, p)
+                i = p
+            } else {
+                break
+            }
         }
     }
 
@@ -235,7 +249,8 @@ struct PairHeap {
             items[0] = last
             var i = 0
             while true {
-                let l = 2 * i + 1, r = l + 1
+                let l = 2 * i + 1
+                let r = l + 1
                 var m = i
                 if l < items.count && above(items[l], items[m]) { m = l }
                 if r < items.count && above(items[r], items[m]) { m = r }

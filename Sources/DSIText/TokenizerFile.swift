@@ -54,8 +54,12 @@ extension Tokenizer {
         }
         func fail(_ m: String) -> TokenizerFileError { TokenizerFileError(path: path, message: m) }
         guard file.format == fileFormat else { throw fail("format \"\(file.format)\", expected \"\(fileFormat)\"") }
-        guard file.version == fileVersion else { throw fail("version \(file.version), this build reads version \(fileVersion): retrain or use a matching swift-dsi") }
-        guard file.specials == specials, Array(file.vocab.prefix(specials.count)) == specials else { throw fail("special tokens differ from \(specials)") }
+        guard file.version == fileVersion else {
+            throw fail("version \(file.version), this build reads version \(fileVersion): retrain or use a matching swift-dsi")
+        }
+        guard file.specials == specials, Array(file.vocab.prefix(specials.count)) == specials else {
+            throw fail("special tokens differ from \(specials)")
+        }
         guard file.firstMergeID + file.merges.count == file.vocab.count, file.firstMergeID > specials.count else {
             throw fail("vocabulary (\(file.vocab.count)) does not match the merges (\(file.merges.count) from id \(file.firstMergeID))")
         }
@@ -63,7 +67,7 @@ extension Tokenizer {
         for (r, m) in file.merges.enumerated() {
             let result = file.firstMergeID + r
             guard m.count == 2, m.allSatisfy({ $0 >= 0 && Int($0) < result }),
-                  file.vocab[Int(m[0])] + file.vocab[Int(m[1])] == file.vocab[result]
+                file.vocab[Int(m[0])] + file.vocab[Int(m[1])] == file.vocab[result]
             else { throw fail("merge \(r) does not produce token \(result)") }
             merges.append((m[0], m[1]))
         }

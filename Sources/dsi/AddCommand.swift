@@ -7,19 +7,19 @@ struct AddCommand: ParsableCommand {
         commandName: "add",
         abstract: "Add documents to a trained checkpoint without retraining it (continual indexing).",
         discussion: """
-        New documents get docids where the checkpoint's scheme puts them (semantic: the \
-        nearest leaf of the k-means tree); existing docids never change. --mode replay \
-        (default) fits the new documents' output rows, then fine-tunes on their views mixed \
-        with replayed views and queries of old documents; --mode fast fits only the new \
-        rows (old documents' logits are untouched). The checkpoint is written atomically \
-        (to --output, or in place): an interrupted add leaves the previous one intact.
-        """)
+            New documents get docids where the checkpoint's scheme puts them (semantic: the \
+            nearest leaf of the k-means tree); existing docids never change. --mode replay \
+            (default) fits the new documents' output rows, then fine-tunes on their views mixed \
+            with replayed views and queries of old documents; --mode fast fits only the new \
+            rows (old documents' logits are untouched). The checkpoint is written atomically \
+            (to --output, or in place): an interrupted add leaves the previous one intact.
+            """)
 
     @Option(help: "Checkpoint directory.") var checkpoint: String
     @Option(help: "New documents, JSON lines {\"id\", \"title\", \"text\"}.") var documents: String
     @Option(help: "Queries for the new documents, JSON lines {\"id\", \"text\"} (with --qrels).") var queries: String?
     @Option(help: "Qrels TSV (query-id, corpus-id, score) linking --queries to new documents.") var qrels: String?
-    @Option(help: "replay (default) or fast.") var mode: String = "replay"
+    @Option(help: "How the model learns the new documents (see the discussion above).") var mode: AddMode = .replay
     @Option(help: "Write the grown checkpoint here (default: in place).") var output: String?
     @Option(help: "Replay: passes over the new documents' views.") var epochs: Double = 4
     @Option(help: "Replay: old examples per new example.") var replayRatio: Double = 1
@@ -31,13 +31,16 @@ struct AddCommand: ParsableCommand {
 
     func validate() throws {
         guard (queries == nil) == (qrels == nil) else { throw ValidationError("give --queries and --qrels together") }
-        guard epochs > 0, replayRatio >= 0, sample >= 0 else { throw ValidationError("need --epochs > 0, --replay-ratio ≥ 0, --sample ≥ 0") }
+        guard epochs > 0, replayRatio >= 0, sample >= 0 else {
+            throw ValidationError("need --epochs > 0, --replay-ratio ≥ 0, --sample ≥ 0")
+        }
     }
 
     func run() throws {
         try compute.apply()
-        guard let modeValue = AddMode(rawValue: mode) else { throw ValidationError("--mode must be replay or fast; got '\(mode)'") }
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        let out = output ?? checkpoint
+        try Checkpoint.checkReplaceable(out)
         let index = try TrainedIndex.load(from: checkpoint)
         let known = Set(index.docids.corpusIDs)
         // Everything is read and checked before anything changes.
@@ -52,24 +55,24 @@ struct AddCommand: ParsableCommand {
             for q in judged.queryIDs { for d in judged.judgements[q]!.keys.sorted() { labelled.append((qs[q]!.text, position[d]!)) } }
         }
         var options = AddOptions()
-        options.mode = modeValue; options.epochs = epochs; options.replayRatio = replayRatio; options.learningRate = lr
-        options.sample = sample; options.seed = seed
-        log("adding \(docs.count) documents to \(checkpoint) (\(index.docids.corpusIDs.count) indexed), mode \(modeValue.rawValue)" + (labelled.isEmpty ? "" : ", \(labelled.count) labelled queries"))
-        let (grown, report) = try ContinualIndexer.add(index, documents: docs, queries: labelled, source: documents, options: options, log: log)
-        let out = output ?? checkpoint
-        try grown.save(to: out, corpusDirectory: grown.generations.first?.source ?? "", counts: ["added": docs.count, "skipped_qrels": skipped])
+        options.mode = mode
+        options.epochs = epochs
+        options.replayRatio = replayRatio
+        options.learningRate = lr
+        options.sample = sample
+        options.seed = seed
+        log(
+            "adding \(docs.count) documents to \(checkpoint) (\(index.docids.corpusIDs.count) indexed), mode \(mode.rawValue)"
+                + (labelled.isEmpty ? "" : ", \(labelled.count) labelled queries"))
+        var (grown, report) = try ContinualIndexer.add(
+            index, documents: docs, queries: labelled, source: documents, options: options, log: log)
+        report.skippedQrels = skipped
+        try grown.save(
+            to: out, corpusDirectory: grown.generations.first?.source ?? "", counts: ["added": docs.count, "skipped_qrels": skipped])
         if json {
-            var j = report.json
-            j["documents"] = grown.docids.corpusIDs.count
-            j["skipped_qrels"] = skipped
-            print(String(data: try JSONSerialization.data(withJSONObject: j, options: [.sortedKeys]), encoding: .utf8)!)
+            try printJSON(report)
         } else {
-            print(String(format: "added %d documents (generation %d, mode %@) in %.2f s, %.1f ms per document; %d documents indexed; checkpoint: %@",
-                         report.added, report.generation, report.mode.rawValue, report.seconds, report.msPerDocument, grown.docids.corpusIDs.count, out))
-            if options.sample > 0 {
-                print(String(format: "self-retrieval (title and a span as queries): new documents hits@1 %.3f, hits@10 %.3f (%d sampled); old documents' titles hits@10 %.3f before, %.3f after (%d sampled)",
-                             report.newSelfHits1, report.newSelfHits10, report.sampled.new, report.oldSelfHits10Before, report.oldSelfHits10After, report.sampled.old))
-            }
+            print(report.text(checkpoint: out))
         }
     }
 }

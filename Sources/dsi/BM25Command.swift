@@ -22,19 +22,20 @@ struct BM25Command: ParsableCommand {
         let ids = qrels.keys.sorted()
         let clock = ContinuousClock()
         let t0 = clock.now
-        var ranked: [String: [String]] = [:], scored: [String: [(String, Float)]] = [:]
+        var ranked: [String: [String]] = [:]
+        var scored: [String: [(String, Float)]] = [:]
         for q in ids {
             let hits = bm25.search(c.queries[q]!.text, k: 100)
             ranked[q] = hits.map { c.documents[$0.document].id }
             scored[q] = hits.map { (c.documents[$0.document].id, $0.score) }
         }
         let seconds = (clock.now - t0).seconds
-        let result = EvaluationReport.make(run: ranked, qrels: qrels, seenDocuments: EvaluationReport.seenDocuments(c), seconds: seconds)
+        let result = EvaluationReport(run: ranked, qrels: qrels, seenDocuments: EvaluationReport.seenDocuments(c), seconds: seconds)
         if let runFile { try Metrics.trecRun(scored, tag: "bm25").write(toFile: runFile, atomically: true, encoding: .utf8) }
         if json {
-            print(String(data: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), encoding: .utf8)!)
+            try printJSON(result)
         } else {
-            print(EvaluationReport.text(result, title: "BM25 (k1 \(k1), b \(b)), split \(split)"))
+            print(result.text(title: "BM25 (k1 \(k1), b \(b)), split \(split)"))
         }
     }
 }

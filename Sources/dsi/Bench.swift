@@ -27,9 +27,9 @@ extension Bench {
             try compute.apply()
             var result = try OpsBenchmark.run(
                 steps: steps, warmup: warmup, batch: batch, sourceLength: sourceLength, targetLength: targetLength)
-            result.blasCoreForced = ComputeOptions.forcedAVX512
+            result.blasCoreForced = ComputeOptions.kernelsChosenAtStartup
             if json {
-                print(result.json)
+                try printJSON(result)
             } else {
                 print(result.text)
             }
@@ -52,10 +52,7 @@ extension Bench {
         func run() throws {
             try compute.apply()
             guard docids >= topK, topK >= 1, topK <= beam else { throw ValidationError("need 1 ≤ --top-k ≤ --beam and --top-k ≤ --docids") }
-            var result = try QueryBenchmark.run(docids: docids, beam: beam, topK: topK)
-            result["blas_core"] = BLAS.coreName
-            let text = String(data: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), encoding: .utf8)!
-            print(text)
+            try printJSON(try QueryBenchmark.run(docids: docids, beam: beam, topK: topK))
         }
     }
 }

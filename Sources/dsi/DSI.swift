@@ -7,10 +7,13 @@ struct DSI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dsi",
         abstract: "swift-dsi: a Differentiable Search Index (generative retrieval) on OpenBLAS.",
-        subcommands: [TrainCommand.self, AddCommand.self, QueryCommand.self, EvalCommand.self, BM25Command.self, Toy.self, TokenizerCommand.self, DocIDsCommand.self, HoldoutCommand.self, Bench.self])
+        subcommands: [
+            TrainCommand.self, AddCommand.self, QueryCommand.self, EvalCommand.self, BM25Command.self, Toy.self, TokenizerCommand.self,
+            DocIDsCommand.self, HoldoutCommand.self, Bench.self,
+        ])
 
     static func main() {
-        // Before anything else: may re-execute with OpenBLAS's AVX-512 kernels.
+        // Before anything else: may re-execute with OpenBLAS's best kernels for this CPU.
         dsi_select_blas_kernels(CommandLine.unsafeArgv)
         main(nil)
     }
@@ -26,6 +29,6 @@ struct ComputeOptions: ParsableArguments {
         Threads.set(threads)
     }
 
-    /// Whether start-up chose OpenBLAS's AVX-512 kernels (see Sources/DSIStartup).
-    static var forcedAVX512: Bool { dsi_blas_kernels_forced() != 0 }
+    /// Whether start-up chose OpenBLAS's kernels for this CPU (see Sources/DSIStartup).
+    static var kernelsChosenAtStartup: Bool { dsi_blas_kernels_forced() != 0 }
 }

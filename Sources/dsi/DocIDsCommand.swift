@@ -9,7 +9,7 @@ struct DocIDsCommand: ParsableCommand {
         abstract: "Assign docids to a corpus (semantic: LSA + recursive k-means; atomic; naive) and write docids.tsv.")
 
     @Option(help: "Corpus directory (BEIR layout).") var corpus: String
-    @Option(help: "semantic, atomic or naive.") var docids: String = "semantic"
+    @Option(help: "Docid scheme.") var docids: DocIDScheme = .semantic
     @Option(help: "Tokenizer vocabulary size (the LSA's terms).") var vocabSize: Int = 8192
     @Option(help: "LSA dimensions.") var dimensions: Int = 256
     @Option(help: "k-means branching factor (2-10).") var branching: Int = 10
@@ -21,15 +21,13 @@ struct DocIDsCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply()
-        guard let scheme = DocIDScheme(rawValue: docids) else {
-            throw ValidationError("--docids must be one of \(DocIDScheme.allCases.map(\.rawValue).joined(separator: ", ")), got '\(docids)'")
-        }
+        let scheme = docids
         guard (2...10).contains(branching) else { throw ValidationError("--branching must be in 2...10, got \(branching)") }
         guard leafSize >= 1, dimensions >= 1 else { throw ValidationError("--leaf-size and --dimensions must be positive") }
         let clock = ContinuousClock()
         let t0 = clock.now
         let c = try Corpus(directory: corpus)
-        var stats: [String: Any] = ["documents": c.documents.count, "scheme": scheme.rawValue]
+        var stats = DocIDStats(documents: c.documents.count, scheme: scheme)
         let ids = c.documents.map(\.id)
         let assignment: DocIDAssignment
         switch scheme {
@@ -42,24 +40,44 @@ struct DocIDsCommand: ParsableCommand {
             let lsa = LSA.fit(documents: texts.map { tok.encode($0) }, vocabulary: tok.count, dimensions: dimensions, seed: seed)
             let t2 = clock.now
             assignment = DocIDAssigner.semantic(ids, vectors: lsa.documentVectors, branching: branching, leafSize: leafSize, seed: seed)
-            stats["tokenizer_seconds"] = (t1 - t0).seconds
-            stats["lsa_seconds"] = (t2 - t1).seconds
-            stats["kmeans_seconds"] = (clock.now - t2).seconds
-            stats["lsa_top_singular_values"] = Array(lsa.singularValues.prefix(5)).map(Double.init)
+            stats.tokenizerSeconds = (t1 - t0).seconds
+            stats.lsaSeconds = (t2 - t1).seconds
+            stats.kmeansSeconds = (clock.now - t2).seconds
+            stats.lsaTopSingularValues = Array(lsa.singularValues.prefix(5)).map(Double.init)
         }
         let lengths = assignment.docids.map(\.count)
-        stats["seconds"] = (clock.now - t0).seconds
-        stats["max_length"] = lengths.max() ?? 0
-        stats["min_length"] = lengths.min() ?? 0
-        stats["distinct"] = Set(assignment.docids).count
+        stats.seconds = (clock.now - t0).seconds
+        stats.maxLength = lengths.max() ?? 0
+        stats.minLength = lengths.min() ?? 0
+        stats.distinct = Set(assignment.docids).count
         if let output { try assignment.tsv().write(toFile: output, atomically: true, encoding: .utf8) }
         if json {
-            print(String(data: try JSONSerialization.data(withJSONObject: stats, options: [.sortedKeys]), encoding: .utf8)!)
+            try printJSON(stats)
         } else {
-            for k in stats.keys.sorted() { print("\(k): \(stats[k]!)") }
+            print(try JSONOutput.string(stats))
             for i in 0..<min(5, c.documents.count) {
                 print("  \(assignment.text(i))  \(c.documents[i].id)  \(c.documents[i].title.prefix(70))")
             }
         }
+    }
+}
+
+/// What `dsi docids` reports.
+struct DocIDStats: Encodable {
+    var documents: Int
+    var scheme: DocIDScheme
+    var seconds = 0.0
+    var maxLength = 0, minLength = 0, distinct = 0
+    var tokenizerSeconds: Double?, lsaSeconds: Double?, kmeansSeconds: Double?
+    var lsaTopSingularValues: [Double]?
+
+    enum CodingKeys: String, CodingKey {
+        case documents, scheme, seconds, distinct
+        case maxLength = "max_length"
+        case minLength = "min_length"
+        case tokenizerSeconds = "tokenizer_seconds"
+        case lsaSeconds = "lsa_seconds"
+        case kmeansSeconds = "kmeans_seconds"
+        case lsaTopSingularValues = "lsa_top_singular_values"
     }
 }

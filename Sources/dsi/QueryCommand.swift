@@ -32,19 +32,36 @@ struct QueryCommand: ParsableCommand {
         let results = try index.search(texts, beam: beam, topK: topK)
         for (q, hits) in zip(texts, results) {
             if json {
-                let rows: [[String: Any]] = hits.enumerated().map { r, h in
-                    ["rank": r + 1, "id": index.docids.corpusIDs[h.document], "docid": index.docids.text(h.document),
-                     "score": Double(h.score), "title": index.titles[h.document]]
-                }
-                print(String(data: try JSONSerialization.data(withJSONObject: ["query": q, "results": rows], options: [.sortedKeys]), encoding: .utf8)!)
+                try printJSON(QueryResult(query: q, hits: hits, index: index))
             } else {
                 print("query: \(q)")
                 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
                 for (r, h) in hits.enumerated() {
-                    let rank = pad(String(r + 1), 3), score = String(format: "%8.3f", h.score)
-                    print("\(rank)  \(pad(index.docids.corpusIDs[h.document], 12)) \(pad(index.docids.text(h.document), 10)) \(score)  \(index.titles[h.document].prefix(80))")
+                    let rank = pad(String(r + 1), 3)
+                    let score = String(format: "%8.3f", h.score)
+                    print(
+                        "\(rank)  \(pad(index.docids.corpusIDs[h.document], 12)) \(pad(index.docids.text(h.document), 10)) \(score)  \(index.titles[h.document].prefix(80))"
+                    )
                 }
             }
+        }
+    }
+}
+
+/// One query's results as `dsi query --json` prints them.
+struct QueryResult: Encodable {
+    struct Row: Encodable {
+        var rank: Int, id: String, docid: String, score: Double, title: String
+    }
+    var query: String
+    var results: [Row]
+
+    init(query: String, hits: [ConstrainedBeamSearch.Hit], index: TrainedIndex) {
+        self.query = query
+        results = hits.enumerated().map { r, h in
+            Row(
+                rank: r + 1, id: index.docids.corpusIDs[h.document], docid: index.docids.text(h.document), score: Double(h.score),
+                title: index.titles[h.document])
         }
     }
 }

@@ -24,7 +24,9 @@ struct TokenizerCommand: ParsableCommand {
         let texts = c.documents.map { $0.title + " " + $0.text }
         let tok = Tokenizer.train(texts: texts, vocabSize: vocabSize)
         let t2 = clock.now
-        var tokens = 0, words = 0, unknown = 0
+        var tokens = 0
+        var words = 0
+        var unknown = 0
         for t in texts {
             let ids = tok.encode(t)
             tokens += ids.count
@@ -33,19 +35,36 @@ struct TokenizerCommand: ParsableCommand {
         }
         let t3 = clock.now
         if let output { try tok.save(to: output) }
-        let stats: [String: Any] = [
-            "documents": c.documents.count, "vocab": tok.count, "merges": tok.merges.count,
-            "load_seconds": (t1 - t0).seconds, "train_seconds": (t2 - t1).seconds, "encode_seconds": (t3 - t2).seconds,
-            "tokens_per_document": Double(tokens) / Double(texts.count), "tokens_per_word": Double(tokens) / Double(max(1, words)),
-            "unknown_tokens": unknown,
-        ]
+        let stats = TokenizerStats(
+            documents: c.documents.count, vocab: tok.count, merges: tok.merges.count,
+            loadSeconds: (t1 - t0).seconds, trainSeconds: (t2 - t1).seconds, encodeSeconds: (t3 - t2).seconds,
+            tokensPerDocument: Double(tokens) / Double(texts.count), tokensPerWord: Double(tokens) / Double(max(1, words)),
+            unknownTokens: unknown)
         if json {
-            print(String(data: try JSONSerialization.data(withJSONObject: stats, options: [.sortedKeys]), encoding: .utf8)!)
+            try printJSON(stats)
         } else {
-            for k in stats.keys.sorted() { print("\(k): \(stats[k]!)") }
+            print(try JSONOutput.string(stats))
             for t in self.texts {
                 print("\(t) -> \(tok.encode(t).map { tok.vocab[Int($0)] }.joined(separator: " "))")
             }
         }
+    }
+}
+
+/// What `dsi tokenizer` reports.
+struct TokenizerStats: Encodable {
+    var documents: Int, vocab: Int, merges: Int
+    var loadSeconds: Double, trainSeconds: Double, encodeSeconds: Double
+    var tokensPerDocument: Double, tokensPerWord: Double
+    var unknownTokens: Int
+
+    enum CodingKeys: String, CodingKey {
+        case documents, vocab, merges
+        case loadSeconds = "load_seconds"
+        case trainSeconds = "train_seconds"
+        case encodeSeconds = "encode_seconds"
+        case tokensPerDocument = "tokens_per_document"
+        case tokensPerWord = "tokens_per_word"
+        case unknownTokens = "unknown_tokens"
     }
 }

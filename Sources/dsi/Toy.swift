@@ -7,7 +7,7 @@ struct Toy: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a small encoder-decoder to copy or reverse digit strings, and show it learning.")
 
-    @Option(help: "copy or reverse.") var task: String = "reverse"
+    @Option(help: "What the model learns to do with digit strings.") var task: ToyTask.Kind = .reverse
     @Option(help: "Longest digit string.") var digits: Int = 8
     @Option(help: "Training steps.") var steps: Int = 600
     @Option(help: "Batch size.") var batch: Int = 64
@@ -18,15 +18,15 @@ struct Toy: ParsableCommand {
 
     func run() throws {
         try compute.apply()
-        guard let kind = ToyTask.Kind(rawValue: task) else {
-            throw ValidationError("--task must be one of \(ToyTask.Kind.allCases.map(\.rawValue)), got '\(task)'")
-        }
+        let kind = task
         guard digits >= 1, digits <= 64 else { throw ValidationError("--digits must be in 1...64, got \(digits)") }
         guard steps >= 1, batch >= 1 else { throw ValidationError("--steps and --batch must be positive") }
         let toy = ToyTask(kind: kind, maxDigits: digits)
         let model = try Seq2Seq(config: toy.modelConfig(), seed: seed)
         if !json {
-            print("toy task: \(kind.rawValue) strings of 1-\(digits) digits; model \(model.params.parameterCount) parameters, \(Threads.count) threads")
+            print(
+                "toy task: \(kind.rawValue) strings of 1-\(digits) digits; model \(model.params.parameterCount) parameters, \(Threads.count) threads"
+            )
             print(String(format: "before training: exact-match accuracy %.3f", try toy.accuracy(of: model)))
         }
         let report = try toy.train(model, steps: steps, batchSize: batch, lr: lr, seed: seed, every: 100) { step, loss in
@@ -35,14 +35,16 @@ struct Toy: ParsableCommand {
             }
         }
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            print(String(data: try enc.encode(report), encoding: .utf8)!)
+            try printJSON(report)
         } else {
-            print(String(format: "after %d steps (%.1f s): loss %.4f, exact-match accuracy %.3f", report.steps, report.seconds, report.finalLoss, report.accuracy))
+            print(
+                String(
+                    format: "after %d steps (%.1f s): loss %.4f, exact-match accuracy %.3f", report.steps, report.seconds, report.finalLoss,
+                    report.accuracy))
             var rng = SeededRNG(seed: 99)
             let examples = toy.batch(size: 3, rng: &rng)
-            let state = try model.beginDecoding(source: examples.source, sourceMask: examples.sourceMask, queries: 3, sourceLength: examples.S)
+            let state = try model.beginDecoding(
+                source: examples.source, sourceMask: examples.sourceMask, queries: 3, sourceLength: examples.S)
             let out = model.greedyDecode(state, bos: ToyTask.bos, steps: examples.T)
             for b in 0..<3 {
                 let src = (0..<examples.S).compactMap { i -> String? in

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DSIIndex
 import DSIModel
+import DSITensor
 import DSIText
 import Foundation
 
@@ -11,10 +12,11 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Corpus directory (BEIR layout: corpus.jsonl, queries.jsonl, qrels/train.tsv).") var corpus: String
     @Option(help: "Checkpoint directory to write (default: Checkpoints/<corpus name>).") var output: String?
-    @Option(help: "Model size: tiny, small (the reference configuration) or base.") var preset: String = "small"
-    @Option(help: "Docid scheme: semantic, atomic or naive.") var docids: String = "semantic"
-    @Option(help: "Decoder tokens of semantic docids: nodes (one per k-means tree node and document) or digits.") var docidTokens: String = "nodes"
-    @Option(name: .customLong("init"), help: "Initialisation: lsa (from the corpus) or random.") var initMode: String = "lsa"
+    @Option(help: "Model size (small is the reference configuration).") var preset: Preset = .small
+    @Option(help: "Docid scheme.") var docids: DocIDScheme = .semantic
+    @Option(help: "Decoder tokens of semantic docids: nodes (one per k-means tree node and document) or digits.") var docidTokens:
+        DocIDTokens = .nodes
+    @Option(name: .customLong("init"), help: "Initialisation: lsa (from the corpus) or random.") var initMode: InitMode = .lsa
     @Option(help: "Train for this many steps (0: write the initialised, untrained model).") var steps: Int?
     @Option(help: "Train for this many epochs.") var epochs: Double?
     @Option(help: "Train for this many minutes of wall time.") var timeBudget: Double?
@@ -45,48 +47,31 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply()
-        guard let presetValue = Preset(rawValue: preset) else { throw ValidationError("--preset must be one of tiny, small, base; got '\(preset)'") }
-        guard let scheme = DocIDScheme(rawValue: docids) else { throw ValidationError("--docids must be one of semantic, atomic, naive; got '\(docids)'") }
-        guard let initValue = InitMode(rawValue: initMode) else { throw ValidationError("--init must be lsa or random; got '\(initMode)'") }
-        guard let tokensValue = DocIDTokens(rawValue: docidTokens) else { throw ValidationError("--docid-tokens must be nodes or digits; got '\(docidTokens)'") }
-        let budget: TrainingBudget = if let steps { .steps(steps) } else if let timeBudget { .minutes(timeBudget) } else { .epochs(epochs ?? 20) }
-        let out = output ?? "Checkpoints/" + URL(fileURLWithPath: corpus).standardizedFileURL.lastPathComponent
+        let budget: TrainingBudget =
+            if let steps { .steps(steps) } else if let timeBudget { .minutes(timeBudget) } else { .epochs(epochs ?? 20) }
+        let out = output ?? TrainingRun.defaultOutput(corpus: corpus)
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-
-        let c = try Corpus(directory: corpus)
-        guard let fingerprint = SHA256Digest.hex(file: (corpus as NSString).appendingPathComponent("corpus.jsonl")) else {
-            throw ValidationError("cannot read \(corpus)/corpus.jsonl")
-        }
+        log(
+            "kernels: OpenBLAS \(BLAS.coreName)" + (ComputeOptions.kernelsChosenAtStartup ? " (chosen at start-up for this CPU)" : "")
+                + ", \(Threads.count) threads")
         var options = TrainingOptions()
-        options.preset = presetValue; options.docids = scheme; options.initMode = initValue
-        options.seed = seed; options.batchSize = batchSize; options.learningRate = lr
-        options.docidTokens = tokensValue; options.layers = layers
+        options.preset = preset
+        options.docids = docids
+        options.initMode = initMode
+        options.seed = seed
+        options.batchSize = batchSize
+        options.learningRate = lr
+        options.docidTokens = docidTokens
+        options.layers = layers
         if let temperature { options.lsaTemperature = temperature }
         if let queryRepeats { options.queryRepeats = queryRepeats }
         if let spans { options.spansPerDocument = spans }
-
-        let index: TrainedIndex
-        let trainer: Trainer
-        if resume {
-            index = try TrainedIndex.load(from: out)
-            guard index.corpusFingerprint == fingerprint else {
-                throw ValidationError("\(out) was trained on another corpus.jsonl (fingerprint differs); train afresh without --resume")
-            }
-            guard index.options == options else {
-                throw ValidationError("\(out) was trained with other options (\(index.options.preset.rawValue), \(index.options.docids.rawValue), init \(index.options.initMode.rawValue), seed \(index.options.seed)); pass the same ones to --resume")
-            }
-            trainer = try Trainer(corpus: c, options: options, tokenizer: index.tokenizer, fitLSA: false, log: log)
-            log("resuming \(out) at step \(index.step)")
-        } else {
-            trainer = try Trainer(corpus: c, options: options, log: log)
-            index = try trainer.makeIndex(corpusFingerprint: fingerprint)
-        }
+        let (trainer, index) = try TrainingRun.prepare(corpus: corpus, options: options, output: out, resume: resume, log: log)
         let report = try trainer.train(index, budget: budget, output: out, evalEvery: evalEvery)
         if json {
-            print(String(data: try JSONSerialization.data(withJSONObject: report.json, options: [.sortedKeys]), encoding: .utf8)!)
+            try printJSON(report)
         } else {
-            print(String(format: "trained %d documents (%d examples per epoch) for %d steps in %.1f s; loss %.4f; dev hits@1 %.3f, hits@10 %.3f (%d queries); %d qrels skipped",
-                         report.documents, report.examples, report.steps, report.seconds, report.loss, report.devHits1, report.devHits10, report.devQueries, report.skippedQrels))
+            print(report.text)
             print("checkpoint: \(out)")
         }
     }

@@ -9,12 +9,17 @@ func dsiBinary() -> String? {
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
+/// Tests that run the executable need it built beside the test bundle (`swift build`).
+let needsDSI = ConditionTrait.enabled(
+    if: dsiBinary() != nil, "the dsi executable is not built beside the test bundle (run swift build first)")
+
 /// Runs dsi with `args`; returns (exit status, stdout, stderr).
 func runDSI(_ args: [String], stdin: String? = nil) throws -> (Int32, String, String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: dsiBinary()!)
     p.arguments = args
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     p.standardOutput = out
     p.standardError = err
     if let stdin {
@@ -27,7 +32,8 @@ func runDSI(_ args: [String], stdin: String? = nil) throws -> (Int32, String, St
         p.standardInput = FileHandle.nullDevice
         try p.run()
     }
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
@@ -45,12 +51,8 @@ struct CLITests {
         return (out, dir)
     }
 
-    @Test("dsi query, eval and train fail clearly on bad input")
+    @Test("dsi query, eval and train fail clearly on bad input", needsDSI)
     func errors() throws {
-        guard dsiBinary() != nil else {
-            print("skipped: the dsi executable is not next to the test bundle")
-            return
-        }
         let (ckpt, corpus) = try trained()
         var (status, out, err) = try runDSI(["query", "--checkpoint", tempPath("missing"), "anything"])
         #expect(status != 0 && err.contains("no checkpoint here"), "\(err)")
@@ -76,5 +78,25 @@ struct CLITests {
         let bad = try makeCorpus(corpus: "{\"id\": \"a\", \"text\": \"ok\"}\n{\"id\": \"b\"}\n")
         (status, _, err) = try runDSI(["train", "--corpus", bad, "--output", tempPath("never"), "--steps", "1"])
         #expect(status != 0 && err.contains("corpus.jsonl:2") && err.contains("missing field \"text\""), "\(err)")
+    }
+
+    @Test("dsi train refuses an --output that is not a checkpoint before any work, and lists option values in --help", needsDSI)
+    func outputAndHelp() throws {
+        let corpus = try syntheticCorpus(documents: 10)
+        let dir = tempPath("thesis-dir")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "chapter 1".write(toFile: dir + "/thesis.txt", atomically: true, encoding: .utf8)
+        var (status, _, err) = try runDSI(["train", "--corpus", corpus, "--output", dir, "--steps", "1"])
+        #expect(status != 0 && err.contains(dir) && err.contains("not a swift-dsi checkpoint") && !err.contains("tokenizer:"), "\(err)")
+        #expect(try String(contentsOfFile: dir + "/thesis.txt", encoding: .utf8) == "chapter 1")
+        let file = tempPath("notes") + ".txt"
+        try "notes".write(toFile: file, atomically: true, encoding: .utf8)
+        (status, _, err) = try runDSI(["train", "--corpus", corpus, "--output", file, "--steps", "1"])
+        #expect(status != 0 && err.contains("not a directory"), "\(err)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "notes")
+        (status, _, err) = try runDSI(["train", "--corpus", corpus, "--docids", "fancy"])
+        #expect(status != 0 && err.contains("semantic") && err.contains("atomic") && err.contains("naive"), "\(err)")
+        let (_, help, _) = try runDSI(["train", "--help"])
+        #expect(help.contains("tiny") && help.contains("base") && help.contains("nodes") && help.contains("digits"), "\(help)")
     }
 }

@@ -8,7 +8,24 @@ func tempPath(_ name: String) -> String {
 }
 
 func smallModel(seed: UInt64 = 3) throws -> Seq2Seq {
-    try Seq2Seq(config: ModelConfig(dModel: 16, heads: 2, ff: 24, encoderLayers: 1, decoderLayers: 1, sourceVocab: 30, sourceLength: 8, targetVocab: 13, targetLength: 5), seed: seed)
+    try Seq2Seq(
+        config: ModelConfig(
+            dModel: 16, heads: 2, ff: 24, encoderLayers: 1, decoderLayers: 1, sourceVocab: 30, sourceLength: 8, targetVocab: 13,
+            targetLength: 5), seed: seed)
+}
+
+/// Whether `$DSI_PYTHON` (default python3) imports safetensors and numpy.
+func pythonWithSafetensors() -> Bool {
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    probe.arguments = [ProcessInfo.processInfo.environment["DSI_PYTHON"] ?? "python3", "-c", "import safetensors, numpy"]
+    probe.standardError = FileHandle.nullDevice
+    probe.standardOutput = FileHandle.nullDevice
+    do {
+        try probe.run()
+        probe.waitUntilExit()
+    } catch { return false }
+    return probe.terminationReason == .exit && probe.terminationStatus == 0
 }
 
 @Suite("checksums, safetensors and checkpoints")
@@ -17,20 +34,26 @@ struct CheckpointTests {
     func sha256() {
         #expect(SHA256Digest.hex(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(SHA256Digest.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256Digest.hex(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(
+            SHA256Digest.hex(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         // A file is hashed in chunks: the same digest as hashing it whole.
         let million = Data(repeating: 0x61, count: 3_000_000)
         let path = tempPath("sha-file")
         FileManager.default.createFile(atPath: path, contents: million)
         #expect(SHA256Digest.hex(file: path) == SHA256Digest.hex(million))
-        #expect(SHA256Digest.hex(Data(repeating: 0x61, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        #expect(
+            SHA256Digest.hex(Data(repeating: 0x61, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
         #expect(SHA256Digest.hex(file: tempPath("no-such-file")) == nil)
     }
 
     @Test("model and optimizer state round-trip through safetensors")
     func safetensorsRoundTrip() throws {
         let a = try smallModel(seed: 3)
-        for i in 0..<a.params.count { a.params.m[i] = Float(i % 7) * 0.1; a.params.v[i] = Float(i % 5) * 0.01 }
+        for i in 0..<a.params.count {
+            a.params.m[i] = Float(i % 7) * 0.1
+            a.params.v[i] = Float(i % 5) * 0.01
+        }
         var opt = AdamW(weightDecay: 0.05)
         opt.step = 42
         let model = try a.safetensorsData(metadata: ["note": "test"])
@@ -42,37 +65,42 @@ struct CheckpointTests {
         let opt2 = try b.loadOptimizer(state, path: "optimizer.safetensors")
         for e in a.params.entries {
             #expect(a.params.tensor(e.name).toArray() == b.params.tensor(e.name).toArray(), "\(e.name)")
-            #expect(Array(UnsafeBufferPointer(start: a.params.m.data + e.offset, count: e.count)) == Array(UnsafeBufferPointer(start: b.params.m.data + e.offset, count: e.count)))
+            #expect(
+                Array(UnsafeBufferPointer(start: a.params.m.data + e.offset, count: e.count))
+                    == Array(UnsafeBufferPointer(start: b.params.m.data + e.offset, count: e.count)))
         }
         #expect(opt2.step == 42 && opt2.weightDecay == 0.05)
         // A model of another shape is refused, naming the tensor.
-        let other = try Seq2Seq(config: ModelConfig(dModel: 16, heads: 2, ff: 32, encoderLayers: 1, decoderLayers: 1, sourceVocab: 30, sourceLength: 8, targetVocab: 13, targetLength: 5))
-        #expect { try other.loadSafetensors(model, path: "model.safetensors") } throws: { "\($0)".contains("ffn.fc1.weight\" has shape [24, 16], the model expects [32, 16]") }
-        #expect { try b.loadSafetensors(model.prefix(100), path: "x") } throws: { "\($0)".contains("does not fit") || "\($0)".contains("JSON") }
+        let other = try Seq2Seq(
+            config: ModelConfig(
+                dModel: 16, heads: 2, ff: 32, encoderLayers: 1, decoderLayers: 1, sourceVocab: 30, sourceLength: 8, targetVocab: 13,
+                targetLength: 5))
+        #expect { try other.loadSafetensors(model, path: "model.safetensors") } throws: {
+            "\($0)".contains("ffn.fc1.weight\" has shape [24, 16], the model expects [32, 16]")
+        }
+        #expect { try b.loadSafetensors(model.prefix(100), path: "x") } throws: {
+            "\($0)".contains("does not fit") || "\($0)".contains("JSON")
+        }
     }
 
-    @Test("model.safetensors reads in Python's safetensors package with the same values")
+    @Test(
+        "model.safetensors reads in Python's safetensors package with the same values",
+        .enabled(
+            if: pythonWithSafetensors(),
+            "Python with the safetensors and numpy packages is not available (.ci/run installs them; set DSI_PYTHON)"))
     func pythonReads() throws {
         let python = ProcessInfo.processInfo.environment["DSI_PYTHON"] ?? "python3"
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = [python, "-c", "import safetensors, numpy"]
-        probe.standardError = FileHandle.nullDevice
-        probe.standardOutput = FileHandle.nullDevice
-        do { try probe.run(); probe.waitUntilExit() } catch {}
-        guard probe.terminationReason == .exit, probe.terminationStatus == 0 else {
-            print("skipped: \(python) with the safetensors and numpy packages is not available (.ci/run installs them)")
-            return
-        }
         let m = try smallModel()
-        let file = tempPath("model") + ".safetensors", expect = tempPath("expect") + ".json"
+        let file = tempPath("model") + ".safetensors"
+        let expect = tempPath("expect") + ".json"
         try m.safetensorsData(metadata: ["format": "swift-dsi"]).write(to: URL(fileURLWithPath: file))
         var tensors: [String: Any] = [:]
         for e in m.params.entries {
             let v = m.params.tensor(e.name).toArray()
             tensors[e.name] = ["shape": e.shape, "sum": v.reduce(0.0) { $0 + Double($1) }, "first": Array(v.prefix(4)).map(Double.init)]
         }
-        try JSONSerialization.data(withJSONObject: ["tensors": tensors, "metadata": ["format": "swift-dsi"]]).write(to: URL(fileURLWithPath: expect))
+        try JSONSerialization.data(withJSONObject: ["tensors": tensors, "metadata": ["format": "swift-dsi"]]).write(
+            to: URL(fileURLWithPath: expect))
         let check = Process()
         check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         check.arguments = [python, "scripts/check_safetensors.py", file, expect]
@@ -88,27 +116,35 @@ struct CheckpointTests {
     @Test("a checkpoint round-trips, and replacing one is atomic")
     func roundTrip() throws {
         let dir = tempPath("ckpt")
-        try Checkpoint.write(to: dir, files: ["a.bin": Data([1, 2, 3]), "b.txt": Data("hello".utf8)], corpusFingerprint: "abc", corpusDirectory: "/c", counts: ["documents": 2], configuration: ["seed": "1"])
+        try Checkpoint.write(
+            to: dir, files: ["a.bin": Data([1, 2, 3]), "b.txt": Data("hello".utf8)], corpusFingerprint: "abc", corpusDirectory: "/c",
+            counts: ["documents": 2], configuration: ["seed": "1"])
         let (m, files) = try Checkpoint.read(from: dir)
         #expect(files["a.bin"] == Data([1, 2, 3]) && files["b.txt"] == Data("hello".utf8))
         #expect(m.counts["documents"] == 2 && m.corpusFingerprint == "abc" && m.version == Checkpoint.version)
         // Overwrite in place: the new contents, and no temporary directories left behind.
-        try Checkpoint.write(to: dir, files: ["a.bin": Data([9])], corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:])
+        try Checkpoint.write(
+            to: dir, files: ["a.bin": Data([9])], corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:])
         #expect(try Checkpoint.read(from: dir).1 == ["a.bin": Data([9])])
-        let parent = (dir as NSString).deletingLastPathComponent, name = (dir as NSString).lastPathComponent
+        let parent = (dir as NSString).deletingLastPathComponent
+        let name = (dir as NSString).lastPathComponent
         #expect(try FileManager.default.contentsOfDirectory(atPath: parent).filter { $0.hasPrefix(".\(name).tmp") }.isEmpty)
     }
 
     @Test("a failed write leaves the previous checkpoint intact and loadable")
     func failedWrite() throws {
         let dir = tempPath("ckpt")
-        try Checkpoint.write(to: dir, files: ["a.bin": Data([1])], corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:])
+        try Checkpoint.write(
+            to: dir, files: ["a.bin": Data([1])], corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:])
         // Replacing it fails midway (a file name longer than the file system allows):
         // the error reaches the caller, the old checkpoint stays, nothing is left over.
         #expect(throws: (any Error).self) {
-            try Checkpoint.write(to: dir, files: ["a.bin": Data([2]), String(repeating: "x", count: 300): Data([3])], corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:])
+            try Checkpoint.write(
+                to: dir, files: ["a.bin": Data([2]), String(repeating: "x", count: 300): Data([3])], corpusFingerprint: nil,
+                corpusDirectory: nil, counts: [:], configuration: [:])
         }
-        let parent = (dir as NSString).deletingLastPathComponent, name = (dir as NSString).lastPathComponent
+        let parent = (dir as NSString).deletingLastPathComponent
+        let name = (dir as NSString).lastPathComponent
         #expect(try FileManager.default.contentsOfDirectory(atPath: parent).filter { $0.hasPrefix(".\(name).tmp") }.isEmpty)
         #expect(try Checkpoint.read(from: dir).1 == ["a.bin": Data([1])])
     }
@@ -117,7 +153,9 @@ struct CheckpointTests {
     func refusals() throws {
         func fresh() throws -> String {
             let dir = tempPath("ckpt")
-            try Checkpoint.write(to: dir, files: ["model.safetensors": Data(repeating: 7, count: 100)], corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:])
+            try Checkpoint.write(
+                to: dir, files: ["model.safetensors": Data(repeating: 7, count: 100)], corpusFingerprint: nil, corpusDirectory: nil,
+                counts: [:], configuration: [:])
             return dir
         }
         func expectRefusal(_ dir: String, _ words: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -144,9 +182,9 @@ struct CheckpointTests {
 
         dir = try fresh()
         var manifest = try String(contentsOfFile: dir + "/manifest.json", encoding: .utf8)
-        manifest = manifest.replacingOccurrences(of: "\"version\" : 1", with: "\"version\" : 7")
+        manifest = manifest.replacingOccurrences(of: "\"version\" : \(Checkpoint.version)", with: "\"version\" : 7")
         try manifest.write(toFile: dir + "/manifest.json", atomically: true, encoding: .utf8)
-        expectRefusal(dir, "format version 7")
+        expectRefusal(dir, "format version 7 was written by a newer swift-dsi")
 
         dir = try fresh()
         try FileManager.default.removeItem(atPath: dir + "/manifest.json")

@@ -12,36 +12,40 @@ func makeCorpus(corpus: String, queries: String? = nil, qrels: [String: String] 
     return dir
 }
 
-/// The path of a collection in ../shared/corpora, or nil, after saying the test is
-/// skipped, when it is absent.
-func sharedCollection(_ name: String) -> String? {
-    let dir = "../shared/corpora/\(name)"
-    guard FileManager.default.fileExists(atPath: dir + "/corpus.jsonl") else {
-        print("skipped: \(dir) is absent (real collections live in ../shared/corpora)")
-        return nil
-    }
-    return dir
+/// Where the real collections live: `$DSI_CORPORA`, else ../shared/corpora.
+let sharedCorpora = ProcessInfo.processInfo.environment["DSI_CORPORA"] ?? "../shared/corpora"
+
+/// The path of a collection in the shared corpora.
+func sharedCollection(_ name: String) -> String { "\(sharedCorpora)/\(name)" }
+
+/// Tests that need a real collection run only where it is (reported as skipped elsewhere).
+func needsCollection(_ name: String) -> ConditionTrait {
+    .enabled(
+        if: FileManager.default.fileExists(atPath: sharedCollection(name) + "/corpus.jsonl"),
+        "\(sharedCollection(name)) is absent (real collections live in ../shared/corpora)")
 }
 
 let goodCorpus = """
-{"id": "d1", "title": "Héllo", "text": "First document."}
-{"id": "d2", "title": "", "text": "Second — with ünïcode ✓ and \\"quotes\\"."}
+    {"id": "d1", "title": "Héllo", "text": "First document."}
+    {"id": "d2", "title": "", "text": "Second — with ünïcode ✓ and \\"quotes\\"."}
 
-{"id": 3, "text": "Numeric id, no title.", "metadata": {}}
-"""
+    {"id": 3, "text": "Numeric id, no title.", "metadata": {}}
+    """
 let goodQueries = """
-{"id": "q1", "text": "first?"}
-{"id": "q2", "text": "second"}
-"""
+    {"id": "q1", "text": "first?"}
+    {"id": "q2", "text": "second"}
+    """
 
 @Suite("BEIR corpus I/O")
 struct CorpusTests {
     @Test("reads documents, queries and qrels; skips and counts qrels of unknown documents")
     func reads() throws {
-        let dir = try makeCorpus(corpus: goodCorpus, queries: goodQueries, qrels: [
-            "train": "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\tgone\t1\nq2\td2\t2\nq2\t3\t0\n",
-            "test": "query-id\tcorpus-id\tscore\r\nq2\t3\t1\r\n",
-        ])
+        let dir = try makeCorpus(
+            corpus: goodCorpus, queries: goodQueries,
+            qrels: [
+                "train": "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\tgone\t1\nq2\td2\t2\nq2\t3\t0\n",
+                "test": "query-id\tcorpus-id\tscore\r\nq2\t3\t1\r\n",
+            ])
         let c = try Corpus(directory: dir)
         #expect(c.documents.map(\.id) == ["d1", "d2", "3"])
         #expect(c.document(id: "d2")?.text == "Second — with ünïcode ✓ and \"quotes\".")
@@ -63,7 +67,10 @@ struct CorpusTests {
         #expect(c.documents.count == 1000 && c.documents[999].text.count == 3000)
     }
 
-    func expectError(_ corpus: String, queries: String? = nil, qrels: String? = nil, file: String, line: Int, mentions: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectError(
+        _ corpus: String, queries: String? = nil, qrels: String? = nil, file: String, line: Int, mentions: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let dir = try makeCorpus(corpus: corpus, queries: queries, qrels: qrels.map { ["train": $0] } ?? [:])
         do {
             let c = try Corpus(directory: dir)
@@ -80,17 +87,32 @@ struct CorpusTests {
 
     @Test("bad input names the file, the line and the problem")
     func errors() throws {
-        let q = goodQueries, header = "query-id\tcorpus-id\tscore\n"
-        try expectError("{\"id\": \"a\", \"text\": \"x\"}\n{\"id\": \"b\", \"text\": ", queries: q, qrels: header, file: "corpus.jsonl", line: 2, mentions: "malformed JSON")
-        try expectError("{\"id\": \"a\", \"title\": \"x\"}", queries: q, qrels: header, file: "corpus.jsonl", line: 1, mentions: "missing field \"text\"")
-        try expectError("{\"id\": \"a\", \"text\": 5}", queries: q, qrels: header, file: "corpus.jsonl", line: 1, mentions: "field \"text\": expected a string")
-        try expectError("{\"id\": \"a\", \"text\": \"x\"}\n\n{\"id\": \"a\", \"text\": \"y\"}", queries: q, qrels: header, file: "corpus.jsonl", line: 3, mentions: "duplicate document id \"a\" (first on line 1)")
+        let q = goodQueries
+        let header = "query-id\tcorpus-id\tscore\n"
+        try expectError(
+            "{\"id\": \"a\", \"text\": \"x\"}\n{\"id\": \"b\", \"text\": ", queries: q, qrels: header, file: "corpus.jsonl", line: 2,
+            mentions: "malformed JSON")
+        try expectError(
+            "{\"id\": \"a\", \"title\": \"x\"}", queries: q, qrels: header, file: "corpus.jsonl", line: 1,
+            mentions: "missing field \"text\"")
+        try expectError(
+            "{\"id\": \"a\", \"text\": 5}", queries: q, qrels: header, file: "corpus.jsonl", line: 1,
+            mentions: "field \"text\": expected a string")
+        try expectError(
+            "{\"id\": \"a\", \"text\": \"x\"}\n\n{\"id\": \"a\", \"text\": \"y\"}", queries: q, qrels: header, file: "corpus.jsonl",
+            line: 3, mentions: "duplicate document id \"a\" (first on line 1)")
         try expectError("[1, 2]", queries: q, qrels: header, file: "corpus.jsonl", line: 1, mentions: "expected a JSON object")
-        try expectError(goodCorpus, queries: q, qrels: header + "q9\td1\t1\n", file: "train.tsv", line: 2, mentions: "query \"q9\" is not in the queries file")
+        try expectError(
+            goodCorpus, queries: q, qrels: header + "q9\td1\t1\n", file: "train.tsv", line: 2,
+            mentions: "query \"q9\" is not in the queries file")
         try expectError(goodCorpus, queries: q, qrels: "qid\tdid\tscore\n", file: "train.tsv", line: 1, mentions: "expected the header")
-        try expectError(goodCorpus, queries: q, qrels: header + "q1\td1\n", file: "train.tsv", line: 2, mentions: "expected 3 tab-separated fields")
-        try expectError(goodCorpus, queries: q, qrels: header + "q1\td1\thigh\n", file: "train.tsv", line: 2, mentions: "field \"score\": expected an integer")
-        try expectError(goodCorpus, queries: "{\"id\": \"q1\"}", qrels: header, file: "queries.jsonl", line: 1, mentions: "missing field \"text\"")
+        try expectError(
+            goodCorpus, queries: q, qrels: header + "q1\td1\n", file: "train.tsv", line: 2, mentions: "expected 3 tab-separated fields")
+        try expectError(
+            goodCorpus, queries: q, qrels: header + "q1\td1\thigh\n", file: "train.tsv", line: 2,
+            mentions: "field \"score\": expected an integer")
+        try expectError(
+            goodCorpus, queries: "{\"id\": \"q1\"}", qrels: header, file: "queries.jsonl", line: 1, mentions: "missing field \"text\"")
     }
 
     @Test("invalid UTF-8 and missing files are reported")
@@ -109,9 +131,9 @@ struct CorpusTests {
         } catch { #expect(error.message.contains("no such file")) }
     }
 
-    @Test("the shared SciFact collection loads with the counts its README gives")
+    @Test("the shared SciFact collection loads with the counts its README gives", needsCollection("scifact"))
     func scifact() throws {
-        guard let dir = sharedCollection("scifact") else { return }
+        let dir = sharedCollection("scifact")
         let c = try Corpus(directory: dir)
         #expect(c.documents.count == 5183)
         #expect(try c.qrels(split: "train").judgements.count == 809)

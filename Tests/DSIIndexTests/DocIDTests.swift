@@ -41,15 +41,24 @@ struct DocIDTests {
         let lsa = LSA.fit(documents: docs, vocabulary: 80, dimensions: 8, seed: 1)
         let k = lsa.dimensions
         func cos(_ a: Int, _ b: Int) -> Float {
-            var d: Float = 0, na: Float = 0, nb: Float = 0
+            var d: Float = 0
+            var na: Float = 0
+            var nb: Float = 0
             for j in 0..<k {
-                let x = lsa.documentVectors[a * k + j], y = lsa.documentVectors[b * k + j]
-                d += x * y; na += x * x; nb += y * y
+                let x = lsa.documentVectors[a * k + j]
+                let y = lsa.documentVectors[b * k + j]
+                d += x * y
+                na += x * x
+                nb += y * y
             }
             return d / (na * nb).squareRoot()
         }
-        var same: Float = 0, cross: Float = 0
-        for i in 0..<20 { same += cos(2 * i, 2 * i + 2); cross += cos(2 * i, 2 * i + 1) }
+        var same: Float = 0
+        var cross: Float = 0
+        for i in 0..<20 {
+            same += cos(2 * i, 2 * i + 2)
+            cross += cos(2 * i, 2 * i + 1)
+        }
         #expect(same / 20 > cross / 20 + 0.3, "same-topic \(same / 20), cross-topic \(cross / 20)")
     }
 
@@ -87,7 +96,9 @@ struct DocIDTests {
         let digitsOf = { (d: Int) in Array(a.docids[d].dropLast(1)) }  // cluster path
         // One token per distinct cluster prefix plus one per document.
         var prefixes = Set<[Int32]>()
-        for d in docs.indices { for k in stride(from: 1, through: digitsOf(d).count, by: 1) { prefixes.insert(Array(digitsOf(d).prefix(k))) } }
+        for d in docs.indices {
+            for k in stride(from: 1, through: digitsOf(d).count, by: 1) { prefixes.insert(Array(digitsOf(d).prefix(k))) }
+        }
         #expect(v.size == Int(TargetVocabulary.offset) + prefixes.count + docs.count)
         // A token stands for one prefix: documents share a token at depth k iff they share the prefix.
         for d in docs.indices {

@@ -29,15 +29,16 @@ struct MetricsTests {
 
 @Suite("metrics against ranx")
 struct RanxFixtureTests {
-    @Test("Hits@1/10, MRR@10, nDCG@10 and Recall@10 equal ranx's on the same run to 1e-6")
+    @Test("Hits@1/10, MRR@10, nDCG@10 and Recall@10 equal ranx's on the same run to 1e-6", needsCollection("scifact"))
     func ranx() throws {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-        guard let dir = sharedCollection("scifact") else { return }
+        let dir = sharedCollection("scifact")
         let qrelsPath = dir + "/qrels/test.tsv"
         // The run: `dsi bm25 --corpus ../shared/corpora/scifact --split test --run FILE`, top 10;
         // the expected values: scripts/metrics_fixture.py (ranx) on the same run.
         var run: [String: [String]] = [:]
-        for line in try String(contentsOf: fixtures.appendingPathComponent("scifact-test-bm25.run"), encoding: .utf8).split(separator: "\n") {
+        for line in try String(contentsOf: fixtures.appendingPathComponent("scifact-test-bm25.run"), encoding: .utf8).split(separator: "\n")
+        {
             let f = line.split(separator: " ")
             run[String(f[0]), default: []].append(String(f[2]))
         }
@@ -46,7 +47,9 @@ struct RanxFixtureTests {
             let f = line.split(separator: "\t")
             if let s = Int(f[2]), s > 0 { qrels[String(f[0]), default: [:]][String(f[1])] = s }
         }
-        let want = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("scifact-test-bm25.json"))) as! [String: Double]
+        let want =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("scifact-test-bm25.json")))
+            as! [String: Double]
         let got = Metrics.summarize(run: run, qrels: qrels)
         #expect(got.queries == 300)
         #expect(abs(got.hits1 - want["hit_rate@1"]!) < 1e-6)

@@ -35,7 +35,8 @@ func expectGradient(
             }
         }
     }
-    #expect(failures == 0, "\(name): \(failures) elements outside tolerance (worst at \(worst)× the allowance)", sourceLocation: sourceLocation)
+    #expect(
+        failures == 0, "\(name): \(failures) elements outside tolerance (worst at \(worst)× the allowance)", sourceLocation: sourceLocation)
 }
 
 func randomTensor(_ shape: [Int], _ rng: inout SeededRNG, scale: Float = 1) -> Tensor {

@@ -7,10 +7,17 @@ struct LayerGradientTests {
     @Test("linear: input, weight and bias")
     func linear() {
         var rng = SeededRNG(seed: 1)
-        let N = 5, IC = 6, OC = 4
-        let x = randomTensor([N, IC], &rng), w = randomTensor([OC, IC], &rng), b = randomTensor([OC], &rng)
-        let r = randomTensor([N, OC], &rng), out = Tensor(zeros: [N, OC])
-        let dx = Tensor(zeros: [N, IC]), dw = Tensor(zeros: [OC, IC]), db = Tensor(zeros: [OC])
+        let N = 5
+        let IC = 6
+        let OC = 4
+        let x = randomTensor([N, IC], &rng)
+        let w = randomTensor([OC, IC], &rng)
+        let b = randomTensor([OC], &rng)
+        let r = randomTensor([N, OC], &rng)
+        let out = Tensor(zeros: [N, OC])
+        let dx = Tensor(zeros: [N, IC])
+        let dw = Tensor(zeros: [OC, IC])
+        let db = Tensor(zeros: [OC])
         func loss() -> Double {
             linearForward(out: out.data, inp: x.data, weight: w.data, bias: b.data, N: N, IC: IC, OC: OC)
             return dot(out, r)
@@ -24,17 +31,26 @@ struct LayerGradientTests {
         let before = dx.toArray()
         linearBackward(dinp: dx.data, dweight: dw.data, dbias: db.data, dout: r.data, inp: x.data, weight: w.data, N: N, IC: IC, OC: OC)
         for i in 0..<dx.count { #expect(abs(dx[i] - 2 * before[i]) <= 1e-5 * (1 + abs(before[i]))) }
-        linearBackward(dinp: dx.data, dweight: dw.data, dbias: nil, dout: r.data, inp: x.data, weight: w.data, N: N, IC: IC, OC: OC, accumulate: false)
+        linearBackward(
+            dinp: dx.data, dweight: dw.data, dbias: nil, dout: r.data, inp: x.data, weight: w.data, N: N, IC: IC, OC: OC, accumulate: false)
         for i in 0..<dx.count { #expect(abs(dx[i] - before[i]) <= 1e-5 * (1 + abs(before[i]))) }
     }
 
     @Test("layer norm: input, gain and bias")
     func layerNorm() {
         var rng = SeededRNG(seed: 2)
-        let N = 4, C = 8
-        let x = randomTensor([N, C], &rng, scale: 2), w = randomTensor([C], &rng), b = randomTensor([C], &rng)
-        let r = randomTensor([N, C], &rng), out = Tensor(zeros: [N, C]), mean = Tensor(zeros: [N]), rstd = Tensor(zeros: [N])
-        let dx = Tensor(zeros: [N, C]), dw = Tensor(zeros: [C]), db = Tensor(zeros: [C])
+        let N = 4
+        let C = 8
+        let x = randomTensor([N, C], &rng, scale: 2)
+        let w = randomTensor([C], &rng)
+        let b = randomTensor([C], &rng)
+        let r = randomTensor([N, C], &rng)
+        let out = Tensor(zeros: [N, C])
+        let mean = Tensor(zeros: [N])
+        let rstd = Tensor(zeros: [N])
+        let dx = Tensor(zeros: [N, C])
+        let dw = Tensor(zeros: [C])
+        let db = Tensor(zeros: [C])
         func loss() -> Double {
             layerNormForward(out: out.data, mean: mean.data, rstd: rstd.data, inp: x.data, weight: w.data, bias: b.data, N: N, C: C)
             return dot(out, r)
@@ -46,7 +62,9 @@ struct LayerGradientTests {
             for c in 0..<C { m += Double(x[n * C + c]) }
             #expect(abs(m / Double(C) - Double(mean[n])) < 1e-5)
         }
-        layerNormBackward(dinp: dx.data, dweight: dw.data, dbias: db.data, dout: r.data, inp: x.data, weight: w.data, mean: mean.data, rstd: rstd.data, N: N, C: C)
+        layerNormBackward(
+            dinp: dx.data, dweight: dw.data, dbias: db.data, dout: r.data, inp: x.data, weight: w.data, mean: mean.data, rstd: rstd.data,
+            N: N, C: C)
         expectGradient("dinp", x: x, analytic: dx, eps: 5e-3, loss: loss)
         expectGradient("dweight", x: w, analytic: dw, loss: loss)
         expectGradient("dbias", x: b, analytic: db, loss: loss)
@@ -56,14 +74,18 @@ struct LayerGradientTests {
     func gelu() {
         var rng = SeededRNG(seed: 3)
         let n = 64
-        let x = randomTensor([n], &rng, scale: 2), r = randomTensor([n], &rng), out = Tensor(zeros: [n]), dx = Tensor(zeros: [n])
+        let x = randomTensor([n], &rng, scale: 2)
+        let r = randomTensor([n], &rng)
+        let out = Tensor(zeros: [n])
+        let dx = Tensor(zeros: [n])
         func loss() -> Double {
             geluForward(out: out.data, inp: x.data, n: n)
             return dot(out, r)
         }
         _ = loss()
         // Known values: gelu(0) = 0, gelu(x) ≈ x for large x, ≈ 0 for very negative x.
-        let probe = Tensor([0, 6, -6], shape: [3]), probeOut = Tensor(zeros: [3])
+        let probe = Tensor([0, 6, -6], shape: [3])
+        let probeOut = Tensor(zeros: [3])
         geluForward(out: probeOut.data, inp: probe.data, n: 3)
         #expect(probeOut[0] == 0 && abs(probeOut[1] - 6) < 1e-4 && abs(probeOut[2]) < 1e-4)
         geluBackward(dinp: dx.data, inp: x.data, dout: r.data, n: n)
@@ -73,20 +95,29 @@ struct LayerGradientTests {
     @Test("token and position embeddings, with repeated tokens")
     func embedding() {
         var rng = SeededRNG(seed: 4)
-        let V = 7, B = 2, T = 4, C = 5
+        let V = 7
+        let B = 2
+        let T = 4
+        let C = 5
         let tokens: [Int32] = [1, 3, 3, 6, 0, 1, 1, 2]
-        let table = randomTensor([V, C], &rng), pos = randomTensor([T, C], &rng), r = randomTensor([B * T, C], &rng)
-        let out = Tensor(zeros: [B * T, C]), dtable = Tensor(zeros: [V, C]), dpos = Tensor(zeros: [T, C])
+        let table = randomTensor([V, C], &rng)
+        let pos = randomTensor([T, C], &rng)
+        let r = randomTensor([B * T, C], &rng)
+        let out = Tensor(zeros: [B * T, C])
+        let dtable = Tensor(zeros: [V, C])
+        let dpos = Tensor(zeros: [T, C])
         let scale: Float = 1.7
         func loss() -> Double {
             tokens.withUnsafeBufferPointer { tk in
-                embeddingForward(out: out.data, tokens: tk.baseAddress!, table: table.data, positions: pos.data, scale: scale, B: B, T: T, C: C)
+                embeddingForward(
+                    out: out.data, tokens: tk.baseAddress!, table: table.data, positions: pos.data, scale: scale, B: B, T: T, C: C)
             }
             return dot(out, r)
         }
         _ = loss()
         tokens.withUnsafeBufferPointer { tk in
-            embeddingBackward(dtable: dtable.data, dpositions: dpos.data, dout: r.data, tokens: tk.baseAddress!, scale: scale, B: B, T: T, C: C)
+            embeddingBackward(
+                dtable: dtable.data, dpositions: dpos.data, dout: r.data, tokens: tk.baseAddress!, scale: scale, B: B, T: T, C: C)
         }
         expectGradient("dtable", x: table, analytic: dtable, loss: loss)
         expectGradient("dpositions", x: pos, analytic: dpos, loss: loss)
@@ -97,14 +128,21 @@ struct LayerGradientTests {
     @Test("causal self-attention over a fused QKV matrix, with key padding")
     func selfAttention() {
         var rng = SeededRNG(seed: 5)
-        let B = 2, T = 4, C = 8, H = 2
-        let qkv = randomTensor([B * T, 3 * C], &rng), r = randomTensor([B * T, C], &rng)
-        let out = Tensor(zeros: [B * T, C]), probs = Tensor(zeros: [B, H, T, T]), dqkv = Tensor(zeros: [B * T, 3 * C])
+        let B = 2
+        let T = 4
+        let C = 8
+        let H = 2
+        let qkv = randomTensor([B * T, 3 * C], &rng)
+        let r = randomTensor([B * T, C], &rng)
+        let out = Tensor(zeros: [B * T, C])
+        let probs = Tensor(zeros: [B, H, T, T])
+        let dqkv = Tensor(zeros: [B * T, 3 * C])
         let mask: [Float] = [1, 1, 1, 1, 1, 1, 0, 0]  // second sequence: 2 padding keys
         let shape = AttentionShape(B: B, T: T, S: T, C: C, H: H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C, causal: true)
         func loss() -> Double {
             mask.withUnsafeBufferPointer { m in
-                attentionForward(out: out.data, probs: probs.data, q: qkv.data, k: qkv.data + C, v: qkv.data + 2 * C, keyMask: m.baseAddress!, shape)
+                attentionForward(
+                    out: out.data, probs: probs.data, q: qkv.data, k: qkv.data + C, v: qkv.data + 2 * C, keyMask: m.baseAddress!, shape)
             }
             return dot(out, r)
         }
@@ -123,17 +161,27 @@ struct LayerGradientTests {
                 }
             }
         }
-        attentionBackward(dq: dqkv.data, dk: dqkv.data + C, dv: dqkv.data + 2 * C, dout: r.data, probs: probs.data, q: qkv.data, k: qkv.data + C, v: qkv.data + 2 * C, shape)
+        attentionBackward(
+            dq: dqkv.data, dk: dqkv.data + C, dv: dqkv.data + 2 * C, dout: r.data, probs: probs.data, q: qkv.data, k: qkv.data + C,
+            v: qkv.data + 2 * C, shape)
         expectGradient("dqkv", x: qkv, analytic: dqkv, samples: 192, loss: loss)
     }
 
     @Test("cross-attention over a padded memory with separate strides")
     func crossAttention() {
         var rng = SeededRNG(seed: 6)
-        let B = 2, T = 3, S = 5, C = 8, H = 4
-        let q = randomTensor([B * T, C], &rng), kv = randomTensor([B * S, 2 * C], &rng), r = randomTensor([B * T, C], &rng)
-        let out = Tensor(zeros: [B * T, C]), probs = Tensor(zeros: [B, H, T, S])
-        let dq = Tensor(zeros: [B * T, C]), dkv = Tensor(zeros: [B * S, 2 * C])
+        let B = 2
+        let T = 3
+        let S = 5
+        let C = 8
+        let H = 4
+        let q = randomTensor([B * T, C], &rng)
+        let kv = randomTensor([B * S, 2 * C], &rng)
+        let r = randomTensor([B * T, C], &rng)
+        let out = Tensor(zeros: [B * T, C])
+        let probs = Tensor(zeros: [B, H, T, S])
+        let dq = Tensor(zeros: [B * T, C])
+        let dkv = Tensor(zeros: [B * S, 2 * C])
         let mask: [Float] = [1, 1, 1, 0, 0, 1, 1, 1, 1, 1]
         let shape = AttentionShape(B: B, T: T, S: S, C: C, H: H, ldq: C, ldk: 2 * C, ldv: 2 * C)
         func loss() -> Double {
@@ -143,7 +191,8 @@ struct LayerGradientTests {
             return dot(out, r)
         }
         _ = loss()
-        attentionBackward(dq: dq.data, dk: dkv.data, dv: dkv.data + C, dout: r.data, probs: probs.data, q: q.data, k: kv.data, v: kv.data + C, shape)
+        attentionBackward(
+            dq: dq.data, dk: dkv.data, dv: dkv.data + C, dout: r.data, probs: probs.data, q: q.data, k: kv.data, v: kv.data + C, shape)
         expectGradient("dq", x: q, analytic: dq, loss: loss)
         expectGradient("dkv", x: kv, analytic: dkv, samples: 160, loss: loss)
         // Padded memory rows get no gradient at all.
@@ -153,11 +202,15 @@ struct LayerGradientTests {
     @Test("attention to an all-padding memory gives zeros, not NaN")
     func allPadding() {
         var rng = SeededRNG(seed: 7)
-        let q = randomTensor([2, 4], &rng), kv = randomTensor([3, 8], &rng)
-        let out = Tensor(zeros: [2, 4]), probs = Tensor(zeros: [1, 2, 2, 3])
+        let q = randomTensor([2, 4], &rng)
+        let kv = randomTensor([3, 8], &rng)
+        let out = Tensor(zeros: [2, 4])
+        let probs = Tensor(zeros: [1, 2, 2, 3])
         let mask: [Float] = [0, 0, 0]
         mask.withUnsafeBufferPointer { m in
-            attentionForward(out: out.data, probs: probs.data, q: q.data, k: kv.data, v: kv.data + 4, keyMask: m.baseAddress!, AttentionShape(B: 1, T: 2, S: 3, C: 4, H: 2, ldk: 8, ldv: 8))
+            attentionForward(
+                out: out.data, probs: probs.data, q: q.data, k: kv.data, v: kv.data + 4, keyMask: m.baseAddress!,
+                AttentionShape(B: 1, T: 2, S: 3, C: 4, H: 2, ldk: 8, ldv: 8))
         }
         #expect(out.toArray().allSatisfy { $0 == 0 })
     }
@@ -165,15 +218,20 @@ struct LayerGradientTests {
     @Test("softmax cross-entropy with label smoothing and an ignore index")
     func crossEntropy() {
         var rng = SeededRNG(seed: 8)
-        let N = 6, V = 5
+        let N = 6
+        let V = 5
         let logits = randomTensor([N, V], &rng, scale: 2)
         let targets: [Int32] = [0, 4, -100, 2, 2, 1]
-        let probs = Tensor(zeros: [N, V]), losses = Tensor(zeros: [N]), dlogits = Tensor(zeros: [N, V])
+        let probs = Tensor(zeros: [N, V])
+        let losses = Tensor(zeros: [N])
+        let dlogits = Tensor(zeros: [N, V])
         let eps: Float = 0.1
         var counted = 0
         func loss() -> Double {
             counted = targets.withUnsafeBufferPointer { t in
-                crossEntropyForward(losses: losses.data, probs: probs.data, logits: logits.data, targets: t.baseAddress!, N: N, V: V, smoothing: eps, ignoreIndex: -100)
+                crossEntropyForward(
+                    losses: losses.data, probs: probs.data, logits: logits.data, targets: t.baseAddress!, N: N, V: V, smoothing: eps,
+                    ignoreIndex: -100)
             }
             return losses.toArray().reduce(0) { $0 + Double($1) } / Double(counted)
         }
@@ -192,7 +250,9 @@ struct LayerGradientTests {
         want /= 5
         #expect(abs(value - want) < 1e-5)
         targets.withUnsafeBufferPointer { t in
-            crossEntropyBackward(dlogits: dlogits.data, probs: probs.data, targets: t.baseAddress!, N: N, V: V, smoothing: eps, ignoreIndex: -100, dloss: 1 / Float(counted))
+            crossEntropyBackward(
+                dlogits: dlogits.data, probs: probs.data, targets: t.baseAddress!, N: N, V: V, smoothing: eps, ignoreIndex: -100,
+                dloss: 1 / Float(counted))
         }
         expectGradient("dlogits", x: logits, analytic: dlogits, eps: 1e-3, loss: loss)
         for j in 0..<V { #expect(dlogits[2 * V + j] == 0) }
@@ -200,10 +260,14 @@ struct LayerGradientTests {
 
     @Test("dropout: mask values, keep rate, and backward through the same mask")
     func dropout() {
-        let n = 20_000, p: Float = 0.25
+        let n = 20_000
+        let p: Float = 0.25
         var rng = SeededRNG(seed: 9)
-        let x = randomTensor([n], &rng), r = randomTensor([n], &rng)
-        let out = Tensor(zeros: [n]), mask = Tensor(zeros: [n]), dx = Tensor(zeros: [n])
+        let x = randomTensor([n], &rng)
+        let r = randomTensor([n], &rng)
+        let out = Tensor(zeros: [n])
+        let mask = Tensor(zeros: [n])
+        let dx = Tensor(zeros: [n])
         func loss() -> Double {
             var fixed = SeededRNG(seed: 10)  // the same mask on every evaluation
             dropoutForward(out: out.data, mask: mask.data, inp: x.data, n: n, p: p, rng: &fixed)
@@ -221,8 +285,12 @@ struct LayerGradientTests {
     func residual() {
         var rng = SeededRNG(seed: 11)
         let n = 10
-        let a = randomTensor([n], &rng), b = randomTensor([n], &rng), r = randomTensor([n], &rng)
-        let out = Tensor(zeros: [n]), da = Tensor(zeros: [n]), db = Tensor(zeros: [n])
+        let a = randomTensor([n], &rng)
+        let b = randomTensor([n], &rng)
+        let r = randomTensor([n], &rng)
+        let out = Tensor(zeros: [n])
+        let da = Tensor(zeros: [n])
+        let db = Tensor(zeros: [n])
         func loss() -> Double {
             residualForward(out: out.data, a: a.data, b: b.data, n: n)
             return dot(out, r)
@@ -235,7 +303,7 @@ struct LayerGradientTests {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -41,8 +41,9 @@ struct ModelTests {
         _ = loss()
         model.backward(workspace: ws)
         for e in model.params.entries {
-            expectGradient(e.name, x: model.params.tensor(e.name), analytic: model.params.gradTensor(e.name),
-                           eps: 1e-2, rtol: 5e-2, atol: 5e-4, samples: 6, loss: loss)
+            expectGradient(
+                e.name, x: model.params.tensor(e.name), analytic: model.params.gradTensor(e.name),
+                eps: 1e-2, rtol: 5e-2, atol: 5e-4, samples: 6, loss: loss)
         }
     }
 
@@ -72,18 +73,22 @@ struct ModelTests {
     func beamsAndReorder() throws {
         let model = try tinyModel(seed: 3)
         let base = tinyBatch()
-        let V = model.config.targetVocab, T = 4, S = 5
+        let V = model.config.targetVocab
+        let T = 4
+        let S = 5
         // Three rows per query after the first step; each row's own token sequence.
         let seqs: [[Int32]] = [[1, 3, 4, 5], [1, 5, 6, 3], [1, 4, 4, 4], [1, 6, 2, 3], [1, 2, 5, 6], [1, 3, 3, 6]]
         let rowQuery = [0, 0, 0, 1, 1, 1]
         // The reference: each row decoded alone, as a batch of 6 with duplicated sources.
-        var source: [Int32] = [], mask: [Float] = []
+        var source: [Int32] = []
+        var mask: [Float] = []
         for q in rowQuery {
             source += base.source[(q * S)..<((q + 1) * S)]
             mask += base.sourceMask[(q * S)..<((q + 1) * S)]
         }
-        let ref = Seq2SeqBatch(B: 6, S: S, T: T, source: source, sourceMask: mask, targetIn: seqs.flatMap { $0 },
-                               targetOut: [Int32](repeating: Seq2Seq.ignoreIndex, count: 6 * T))
+        let ref = Seq2SeqBatch(
+            B: 6, S: S, T: T, source: source, sourceMask: mask, targetIn: seqs.flatMap { $0 },
+            targetOut: [Int32](repeating: Seq2Seq.ignoreIndex, count: 6 * T))
         let ws = Workspace()
         var rng = SeededRNG(seed: 1)
         _ = try model.forward(ref, workspace: ws, training: false, rng: &rng)
@@ -166,10 +171,12 @@ struct OptimisationTests {
     func adamw() {
         let arena = ParameterArena([("w", [2, 2]), ("b", [2])])
         for i in 0..<4 { arena.tensor("w")[i] = Float(i + 1) }
-        arena.tensor("b")[0] = 1; arena.tensor("b")[1] = -1
+        arena.tensor("b")[0] = 1
+        arena.tensor("b")[1] = -1
         let g: [Float] = [0.5, -1, 2, 0]
         for i in 0..<4 { arena.gradTensor("w")[i] = g[i] }
-        arena.gradTensor("b")[0] = 1; arena.gradTensor("b")[1] = 1
+        arena.gradTensor("b")[0] = 1
+        arena.gradTensor("b")[1] = 1
         var opt = AdamW(beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1)
         opt.update(arena, lr: 0.01)
         // Step 1: m̂ = g, v̂ = g², so the Adam part is lr·sign(g) (0 where g = 0).
@@ -187,21 +194,43 @@ struct OptimisationTests {
     @Test("gradient norm and clipping scale")
     func gradNorm() {
         let arena = ParameterArena([("a", [3]), ("b", [1])])
-        arena.gradTensor("a")[0] = 3; arena.gradTensor("a")[1] = 4
+        arena.gradTensor("a")[0] = 3
+        arena.gradTensor("a")[1] = 4
         arena.gradTensor("b")[0] = 12
         #expect(abs(arena.gradNorm() - 13) < 1e-6)
     }
 
-    @Test("learning rate: linear warm-up, then cosine to the floor")
+    @Test("learning rate: linear warm-up from 1% of the peak, then cosine to the floor")
     func schedule() {
-        let s = LearningRateSchedule(peak: 1, warmupSteps: 10, totalSteps: 110, floor: 0.1)
-        #expect(abs(s(0) - 0.1) < 1e-6)
-        #expect(abs(s(9) - 1) < 1e-6)
-        #expect(abs(s(60) - 0.55) < 1e-5)
-        #expect(abs(s(110) - 0.1) < 1e-6)
-        #expect(abs(s(500) - 0.1) < 1e-6)
-        let rates = (10...110).map { s($0) }
+        let s = LearningRateSchedule(peak: 1, warmupFraction: 0.1, floor: 0.1)
+        #expect(abs(s.rate(progress: 0) - 0.01) < 1e-6)
+        #expect(abs(s.rate(progress: 0.05) - 0.5) < 1e-6)
+        #expect(abs(s.rate(progress: 0.1) - 1) < 1e-6)
+        #expect(abs(s.rate(progress: 0.55) - 0.55) < 1e-5)
+        #expect(abs(s.rate(progress: 1) - 0.1) < 1e-6)
+        #expect(abs(s.rate(progress: 5) - 0.1) < 1e-6)
+        #expect(abs(s.rate(step: 55, of: 100) - 0.55) < 1e-5)
+        let rates = (10...100).map { s.rate(progress: Double($0) / 100) }
         #expect(zip(rates, rates.dropFirst()).allSatisfy { $0 >= $1 })
+    }
+
+    @Test("AdamW's vector update is the arena update without weight decay")
+    func adamVector() throws {
+        let arena = ParameterArena([("bias", [3])])
+        var vec: [Float] = [0.5, -1, 2]
+        var m = [Float](repeating: 0, count: 3)
+        var v = m
+        for i in 0..<3 { arena.values[i] = vec[i] }
+        var a = AdamW(weightDecay: 0.5)
+        var b = AdamW(weightDecay: 0.5)
+        for step in 0..<3 {
+            let g: [Float] = [0.1 * Float(step + 1), -0.3, 0.05]
+            for i in 0..<3 { arena.grads[i] = g[i] }
+            a.update(arena, lr: 0.01)
+            b.update(&vec, grads: g, m: &m, v: &v, lr: 0.01)
+        }
+        for i in 0..<3 { #expect(abs(arena.values[i] - vec[i]) < 1e-7) }
+        #expect(a.step == 3 && b.step == 3)
     }
 
     @Test("the same seed gives bit-identical weights after N steps; another seed does not")
@@ -219,8 +248,11 @@ struct OptimisationTests {
             }
             return model.params.values.toArray()
         }
-        let a = try train(seed: 5), b = try train(seed: 5), c = try train(seed: 6)
-        let same = a == b, different = a != c
+        let a = try train(seed: 5)
+        let b = try train(seed: 5)
+        let c = try train(seed: 6)
+        let same = a == b
+        let different = a != c
         #expect(same, "two runs with seed 5 differ")
         #expect(different, "seeds 5 and 6 gave the same weights")
     }

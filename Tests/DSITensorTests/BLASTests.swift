@@ -4,7 +4,10 @@ import Testing
 @Suite("sgemm wrapper")
 struct BLASTests {
     /// C = alpha·op(A)·op(B) + beta·C by the definition, in Double.
-    func naive(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: [Float], lda: Int, b: [Float], ldb: Int, beta: Float, c: [Float], ldc: Int) -> [Float] {
+    func naive(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: [Float], lda: Int, b: [Float], ldb: Int, beta: Float,
+        c: [Float], ldc: Int
+    ) -> [Float] {
         var out = c
         for i in 0..<m {
             for j in 0..<n {
@@ -20,24 +23,33 @@ struct BLASTests {
         return out
     }
 
-    @Test("matches a naive loop for every transpose combination, with padded leading dimensions",
-          arguments: [(false, false), (false, true), (true, false), (true, true)])
+    @Test(
+        "matches a naive loop for every transpose combination, with padded leading dimensions",
+        arguments: [(false, false), (false, true), (true, false), (true, true)])
     func transposes(transA: Bool, transB: Bool) {
         var rng = SeededRNG(seed: 3)
-        let m = 7, n = 5, k = 9
+        let m = 7
+        let n = 5
+        let k = 9
         // Leading dimensions wider than the rows, so strided access is exercised.
-        let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 2, ldc = n + 4
-        let aRows = transA ? k : m, bRows = transB ? n : k
+        let lda = (transA ? m : k) + 3
+        let ldb = (transB ? k : n) + 2
+        let ldc = n + 4
+        let aRows = transA ? k : m
+        let bRows = transB ? n : k
         let a = (0..<(aRows * lda)).map { _ in rng.normal() }
         let b = (0..<(bRows * ldb)).map { _ in rng.normal() }
         let c = (0..<(m * ldc)).map { _ in rng.normal() }
         for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25)] {
-            let want = naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            let want = naive(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             var got = c
             a.withUnsafeBufferPointer { ap in
                 b.withUnsafeBufferPointer { bp in
                     got.withUnsafeMutableBufferPointer { cp in
-                        BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
+                        BLAS.sgemm(
+                            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, lda: lda,
+                            b: bp.baseAddress!, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
                     }
                 }
             }
@@ -52,24 +64,30 @@ struct BLASTests {
         }
     }
 
-    @Test("a product split across threads equals the single call, for every transpose and split direction",
-          arguments: [(false, false), (false, true), (true, false), (true, true)])
+    @Test(
+        "a product split across threads equals the single call, for every transpose and split direction",
+        arguments: [(false, false), (false, true), (true, false), (true, true)])
     func splitProduct(transA: Bool, transB: Bool) {
         var rng = SeededRNG(seed: 4)
         // m ≥ n splits rows of C, n > m splits columns; sizes not multiples of 16.
         for (m, n, k) in [(203, 37, 65), (29, 301, 70)] {
-            let lda = transA ? m : k, ldb = transB ? k : n
-            let a = (0..<(m * k)).map { _ in rng.normal() }, b = (0..<(k * n)).map { _ in rng.normal() }
+            let lda = transA ? m : k
+            let ldb = transB ? k : n
+            let a = (0..<(m * k)).map { _ in rng.normal() }
+            let b = (0..<(k * n)).map { _ in rng.normal() }
             let c0 = (0..<(m * n)).map { _ in rng.normal() }
             func run(threads: Int, parallel: Bool) -> [Float] {
                 var c = c0
                 c.withUnsafeMutableBufferPointer { cp in
-                    BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: cp.baseAddress!, ldc: n, parallel: parallel, threads: threads)
+                    BLAS.sgemm(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: 1,
+                        c: cp.baseAddress!, ldc: n, parallel: parallel, threads: threads)
                 }
                 return c
             }
             let single = run(threads: 1, parallel: false)
-            let want = naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: c0, ldc: n)
+            let want = naive(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: c0, ldc: n)
             for i in 0..<(m * n) { #expect(abs(single[i] - want[i]) <= 1e-4 * (1 + abs(want[i]))) }
             for t in [2, 3, 5] {
                 let split = run(threads: t, parallel: true)
@@ -80,7 +98,8 @@ struct BLASTests {
 
     @Test("k = 0 leaves beta·C, as BLAS defines it")
     func emptyInner() {
-        let a: [Float] = [1], b: [Float] = [1]
+        let a: [Float] = [1]
+        let b: [Float] = [1]
         var c: [Float] = [1, 2, 3, 4]
         c.withUnsafeMutableBufferPointer { cp in
             BLAS.sgemm(m: 2, n: 2, k: 0, a: a, lda: 1, b: b, ldb: 2, beta: 0.5, c: cp.baseAddress!, ldc: 2)
@@ -143,8 +162,12 @@ struct RuntimeTests {
 
     @Test("the RNG is reproducible and its normals have mean 0, variance 1")
     func rng() {
-        var a = SeededRNG(seed: 42), b = SeededRNG(seed: 42), c = SeededRNG(seed: 43)
-        let xa = (0..<100).map { _ in a.next() }, xb = (0..<100).map { _ in b.next() }, xc = (0..<100).map { _ in c.next() }
+        var a = SeededRNG(seed: 42)
+        var b = SeededRNG(seed: 42)
+        var c = SeededRNG(seed: 43)
+        let xa = (0..<100).map { _ in a.next() }
+        let xb = (0..<100).map { _ in b.next() }
+        let xc = (0..<100).map { _ in c.next() }
         #expect(xa == xb)
         #expect(xa != xc)
         var r = SeededRNG(seed: 5)

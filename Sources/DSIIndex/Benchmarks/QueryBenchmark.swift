@@ -6,6 +6,29 @@ import Foundation
 /// docids, the measurement `../shared/peers/torch_dsi.py` makes (random weights and
 /// sources: speed only).
 public enum QueryBenchmark {
+    /// What `dsi bench query --json` prints.
+    public struct Result: Sendable, Codable {
+        public var docids: Int, beam: Int, topK: Int, threads: Int
+        public var msPerQueryB1P50: Double, msPerQueryB1P95: Double, msPerQueryB32: Double, msPerQueryB32Encoding: Double
+        public var trieBytesPerDocid: Double
+        public var trieBytesPerDocidBySize: [String: Double]
+        public var peakRSSMB: Double
+        public var blasCore: String
+
+        enum CodingKeys: String, CodingKey {
+            case docids, beam, threads
+            case topK = "top_k"
+            case msPerQueryB1P50 = "ms_per_query_b1_p50"
+            case msPerQueryB1P95 = "ms_per_query_b1_p95"
+            case msPerQueryB32 = "ms_per_query_b32"
+            case msPerQueryB32Encoding = "ms_per_query_b32_encoding"
+            case trieBytesPerDocid = "trie_bytes_per_docid"
+            case trieBytesPerDocidBySize = "trie_bytes_per_docid_by_size"
+            case peakRSSMB = "peak_rss_mb"
+            case blasCore = "blas_core"
+        }
+    }
+
     public static func randomDocIDs(_ n: Int, digits: Int, seed: UInt64) -> DocIDAssignment {
         var rng = SeededRNG(seed: seed)
         var seen = Set<[Int32]>()
@@ -17,7 +40,10 @@ public enum QueryBenchmark {
         return DocIDAssignment(scheme: .naive, corpusIDs: (0..<n).map(String.init), docids: docids)
     }
 
-    public static func run(docids n: Int = 10_000, beam: Int = 10, topK: Int = 10, queriesB1: Int = 30, batch: Int = 32, batches: Int = 3, trieSizes: [Int] = [5_000, 100_000, 1_000_000]) throws -> [String: Any] {
+    public static func run(
+        docids n: Int = 10_000, beam: Int = 10, topK: Int = 10, queriesB1: Int = 30, batch: Int = 32, batches: Int = 3,
+        trieSizes: [Int] = [5_000, 100_000, 1_000_000]
+    ) throws -> Result {
         let a = randomDocIDs(n, digits: 8, seed: 1)
         var config = ModelConfig.reference
         let vocabulary = TargetVocabulary(a)
@@ -53,7 +79,9 @@ public enum QueryBenchmark {
             let ss = (0..<batch).map { _ in source() }
             let S = config.sourceLength
             let t0 = clock.now
-            _ = try model.beginDecoding(source: Array(ss.joined()), sourceMask: [Float](repeating: 1, count: batch * S), queries: batch, sourceLength: S, maxRows: batch * beam, workspace: ws)
+            _ = try model.beginDecoding(
+                source: Array(ss.joined()), sourceMask: [Float](repeating: 1, count: batch * S), queries: batch, sourceLength: S,
+                maxRows: batch * beam, workspace: ws)
             enc.append((clock.now - t0).seconds * 1000 / Double(batch))
         }
         b1.sort()
@@ -62,12 +90,11 @@ public enum QueryBenchmark {
             let t = DocIDTrie(TargetVocabulary(randomDocIDs(size, digits: 8, seed: 3)))
             trieBytes[String(size)] = Double(t.memoryBytes) / Double(size)
         }
-        return [
-            "docids": n, "beam": beam, "top_k": topK, "threads": Threads.count,
-            "ms_per_query_b1_p50": b1[b1.count / 2], "ms_per_query_b1_p95": b1[min(b1.count - 1, Int(Double(b1.count) * 0.95))],
-            "ms_per_query_b32": bb.sorted()[bb.count / 2], "ms_per_query_b32_encoding": enc.dropFirst().sorted()[(enc.count - 1) / 2],
-            "trie_bytes_per_docid": trieBytes[String(n)] ?? Double(trie.memoryBytes) / Double(n),
-            "trie_bytes_per_docid_by_size": trieBytes, "peak_rss_mb": ProcessMemory.peakRSSMiB,
-        ]
+        return Result(
+            docids: n, beam: beam, topK: topK, threads: Threads.count,
+            msPerQueryB1P50: b1[b1.count / 2], msPerQueryB1P95: b1[min(b1.count - 1, Int(Double(b1.count) * 0.95))],
+            msPerQueryB32: bb.sorted()[bb.count / 2], msPerQueryB32Encoding: enc.dropFirst().sorted()[(enc.count - 1) / 2],
+            trieBytesPerDocid: trieBytes[String(n)] ?? Double(trie.memoryBytes) / Double(n),
+            trieBytesPerDocidBySize: trieBytes, peakRSSMB: ProcessMemory.peakRSSMiB, blasCore: BLAS.coreName)
     }
 }

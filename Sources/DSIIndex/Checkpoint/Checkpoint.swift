@@ -2,7 +2,7 @@ import CSystem
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A checkpoint directory: `manifest.json` (format, version, file checksums, corpus
@@ -11,7 +11,13 @@ import Glibc
 /// checkpoint where a good one was; loading verifies every checksum.
 public enum Checkpoint {
     public static let format = "swift-dsi-checkpoint"
-    public static let version = 1
+    /// The format version this swift-dsi writes. History (see `CheckpointMigration`):
+    /// 1: the first format (its config.json may lack `docidTokens`, which then means
+    /// digit tokens); 2: the loader checks the index's invariants, and every options field
+    /// decodes with a default.
+    public static let version = 2
+    /// The versions this swift-dsi reads (older ones through `CheckpointMigration`).
+    public static let readableVersions = 1...version
 
     public struct FileEntry: Codable, Equatable, Sendable {
         public var sha256: String
@@ -41,7 +47,40 @@ public enum Checkpoint {
 
     /// Writes `files` and a manifest for them to `directory` atomically: everything goes
     /// to a temporary sibling first, which then replaces `directory` in one rename.
-    public static func write(to directory: String, files: [String: Data], corpusFingerprint: String?, corpusDirectory: String?, counts: [String: Int], configuration: [String: String], generations: [Generation]? = nil) throws {
+    /// Refuses (throws) when `directory` holds anything but a swift-dsi checkpoint or
+    /// nothing: a command that writes a checkpoint replaces only those. Call it before any
+    /// work starts; `write` calls it again.
+    public static func checkReplaceable(_ directory: String) throws(Checkpoint.Error) {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDir) else { return }
+        guard isDir.boolValue else {
+            throw Error(
+                path: directory,
+                message:
+                    "exists and is not a directory; a checkpoint is written only to a new or empty directory or over a swift-dsi checkpoint: choose another --output"
+            )
+        }
+        let contents = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+        if contents.isEmpty { return }
+        let mpath = (directory as NSString).appendingPathComponent("manifest.json")
+        struct Header: Decodable { var format: String }
+        guard let data = fm.contents(atPath: mpath), let header = try? JSONDecoder().decode(Header.self, from: data),
+            header.format == format
+        else {
+            throw Error(
+                path: directory,
+                message:
+                    "is a directory with \(contents.count) entries that is not a swift-dsi checkpoint (no manifest.json of format \"\(format)\"); nothing was changed: choose a new or empty directory for --output"
+            )
+        }
+    }
+
+    public static func write(
+        to directory: String, files: [String: Data], corpusFingerprint: String?, corpusDirectory: String?, counts: [String: Int],
+        configuration: [String: String], generations: [Generation]? = nil
+    ) throws {
+        try checkReplaceable(directory)
         let url = URL(fileURLWithPath: directory).standardizedFileURL
         let parent = url.deletingLastPathComponent()
         let fm = FileManager.default
@@ -90,11 +129,14 @@ public enum Checkpoint {
 
     static func syncDirectory(_ path: String) throws {
         #if os(Linux)
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        for f in files {
-            let fd = open(path + "/" + f, O_RDONLY)
-            if fd >= 0 { fsync(fd); close(fd) }
-        }
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            for f in files {
+                let fd = open(path + "/" + f, O_RDONLY)
+                if fd >= 0 {
+                    fsync(fd)
+                    close(fd)
+                }
+            }
         #endif
     }
 
@@ -117,15 +159,27 @@ public enum Checkpoint {
             throw Error(path: mpath, message: "unreadable manifest (\(error))")
         }
         guard manifest.format == format else { throw Error(path: mpath, message: "format \"\(manifest.format)\", expected \"\(format)\"") }
-        guard manifest.version == version else {
-            throw Error(path: mpath, message: "checkpoint format version \(manifest.version); this swift-dsi reads version \(version): retrain it with this version, or use the swift-dsi that wrote it")
+        guard manifest.version <= version else {
+            throw Error(
+                path: mpath,
+                message:
+                    "checkpoint format version \(manifest.version) was written by a newer swift-dsi; this one reads versions \(readableVersions.lowerBound)-\(version): upgrade swift-dsi to use it"
+            )
+        }
+        guard readableVersions.contains(manifest.version) else {
+            throw Error(
+                path: mpath,
+                message:
+                    "checkpoint format version \(manifest.version) is not one this swift-dsi reads (\(readableVersions.lowerBound)-\(version))"
+            )
         }
         var files: [String: Data] = [:]
         for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) {
             let p = (directory as NSString).appendingPathComponent(name)
             guard let data = fm.contents(atPath: p) else { throw Error(path: p, message: "listed in manifest.json but missing") }
             guard data.count == entry.bytes else {
-                throw Error(path: p, message: "\(data.count) bytes, manifest.json says \(entry.bytes): the file is truncated or was changed")
+                throw Error(
+                    path: p, message: "\(data.count) bytes, manifest.json says \(entry.bytes): the file is truncated or was changed")
             }
             guard SHA256Digest.hex(data) == entry.sha256 else {
                 throw Error(path: p, message: "checksum mismatch: the file is corrupt or was changed after the checkpoint was written")

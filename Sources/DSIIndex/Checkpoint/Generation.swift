@@ -15,9 +15,16 @@ public struct Generation: Codable, Sendable, Equatable {
     public var source: String
     public var created: String
 
-    public init(generation: Int, firstDocument: Int, documents: Int, mode: String, source: String, created: String = ISO8601DateFormatter().string(from: Date())) {
-        self.generation = generation; self.firstDocument = firstDocument; self.documents = documents
-        self.mode = mode; self.source = source; self.created = created
+    public init(
+        generation: Int, firstDocument: Int, documents: Int, mode: String, source: String,
+        created: String = ISO8601DateFormatter().string(from: Date())
+    ) {
+        self.generation = generation
+        self.firstDocument = firstDocument
+        self.documents = documents
+        self.mode = mode
+        self.source = source
+        self.created = created
     }
 
     enum CodingKeys: String, CodingKey {

@@ -13,7 +13,11 @@ public struct ReplayMemory: Sendable, Equatable {
         public var document: Int
         public var kind: Kind
         public var tokens: [Int32]
-        public init(document: Int, kind: Kind, tokens: [Int32]) { self.document = document; self.kind = kind; self.tokens = tokens }
+        public init(document: Int, kind: Kind, tokens: [Int32]) {
+            self.document = document
+            self.kind = kind
+            self.tokens = tokens
+        }
     }
 
     public var views: [View]
@@ -37,19 +41,21 @@ public struct ReplayMemory: Sendable, Equatable {
 
     public static func parse(tsv: String, path: String, documents: Int, vocabulary: Int) throws(InputError) -> ReplayMemory {
         var views: [View] = []
-        for (n, line) in tsv.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if n == 0 {
-                guard line == "document\tkind\ttokens" else { throw InputError(file: path, line: 1, "expected the header \"document<TAB>kind<TAB>tokens\"") }
-                continue
+        for row in try TSVReader.rows(tsv, path: path, header: ["document", "kind", "tokens"]) {
+            let (n, cols) = (row.line, row.fields)
+            guard let d = Int(cols[0]), d >= 0, d < documents else {
+                throw InputError(
+                    file: path, line: n, "field \"document\": expected a document index below \(documents), got \"\(cols[0])\"")
             }
-            if line.isEmpty { continue }
-            let cols = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard cols.count == 3 else { throw InputError(file: path, line: n + 1, "expected 3 tab-separated fields (document, kind, tokens)") }
-            guard let d = Int(cols[0]), d >= 0, d < documents else { throw InputError(file: path, line: n + 1, "field \"document\": expected a document index below \(documents), got \"\(cols[0])\"") }
-            guard let kind = Kind(rawValue: String(cols[1])) else { throw InputError(file: path, line: n + 1, "field \"kind\": expected one of \(Kind.allCases.map(\.rawValue).joined(separator: ", "))") }
+            guard let kind = Kind(rawValue: cols[1]) else {
+                throw InputError(
+                    file: path, line: n, "field \"kind\": expected one of \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
             var tokens: [Int32] = []
             for t in cols[2].split(separator: " ") {
-                guard let x = Int32(t), x >= 0, Int(x) < vocabulary else { throw InputError(file: path, line: n + 1, "field \"tokens\": \"\(t)\" is not a token id below \(vocabulary)") }
+                guard let x = Int32(t), x >= 0, Int(x) < vocabulary else {
+                    throw InputError(file: path, line: n, "field \"tokens\": \"\(t)\" is not a token id below \(vocabulary)")
+                }
                 tokens.append(x)
             }
             views.append(View(document: d, kind: kind, tokens: tokens))

@@ -15,7 +15,9 @@ public struct Corpus: Sendable {
         self.directory = directory
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-            throw InputError(file: directory, line: 0, "not a directory (expected a corpus in the BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv)")
+            throw InputError(
+                file: directory, line: 0,
+                "not a directory (expected a corpus in the BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv)")
         }
         let docs = try Self.readDocuments((directory as NSString).appendingPathComponent("corpus.jsonl"))
         self.documents = docs
@@ -87,28 +89,16 @@ public struct Corpus: Sendable {
     /// naming an unknown query is an error; one naming an unknown document is skipped
     /// and counted.
     public static func readQrels(_ path: String, queries: (String) -> Bool, documents: (String) -> Bool) throws(InputError) -> Qrels {
-        guard FileManager.default.fileExists(atPath: path) else { throw InputError(file: path, line: 0, "no such file") }
         var judgements: [String: [String: Int]] = [:]
-        var skipped = 0, nonRelevant = 0
-        var sawHeader = false
-        for (line, text) in LineReader(path: path) {
-            guard let text else { throw InputError(file: path, line: line, "not valid UTF-8") }
-            if text.trimmingCharacters(in: .whitespaces).isEmpty { continue }
-            let cols = text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            if !sawHeader {
-                sawHeader = true
-                guard cols.count >= 3, cols[0] == "query-id", cols[1] == "corpus-id", cols[2] == "score" else {
-                    throw InputError(file: path, line: line, "expected the header \"query-id<TAB>corpus-id<TAB>score\", found \"\(text.prefix(80))\"")
-                }
-                continue
-            }
-            guard cols.count >= 3 else {
-                throw InputError(file: path, line: line, "expected 3 tab-separated fields (query-id, corpus-id, score), found \(cols.count)")
-            }
+        var skipped = 0
+        var nonRelevant = 0
+        for row in try TSVReader.rows(file: path, header: ["query-id", "corpus-id", "score"], extraColumns: true) {
+            let (line, cols) = (row.line, row.fields)
             guard let score = Int(cols[2].trimmingCharacters(in: .whitespaces)) else {
                 throw InputError(file: path, line: line, "field \"score\": expected an integer, found \"\(cols[2])\"")
             }
-            let q = cols[0], d = cols[1]
+            let q = cols[0]
+            let d = cols[1]
             guard queries(q) else {
                 throw InputError(file: path, line: line, "field \"query-id\": query \"\(q)\" is not in the queries file")
             }
@@ -122,13 +112,18 @@ public struct Corpus: Sendable {
             }
             judgements[q, default: [:]][d] = score
         }
-        guard sawHeader else { throw InputError(file: path, line: 0, "empty file (expected a header and rows)") }
         return Qrels(judgements: judgements, skippedUnknownDocuments: skipped, nonRelevantRows: nonRelevant)
     }
 
     // MARK: - JSON lines
 
     static func readJSONL(_ path: String, required: Bool, _ row: (Int, [String: Any]) throws(InputError) -> Void) throws(InputError) {
+        try readJSONL(path, required: required) { line, obj, _ throws(InputError) in try row(line, obj) }
+    }
+
+    /// Every non-blank line of a JSON-lines file as (line number, object, the line's text).
+    static func readJSONL(_ path: String, required: Bool, _ row: (Int, [String: Any], String) throws(InputError) -> Void) throws(InputError)
+    {
         guard FileManager.default.fileExists(atPath: path) else {
             if required { throw InputError(file: path, line: 0, "no such file") }
             return
@@ -145,19 +140,27 @@ public struct Corpus: Sendable {
             guard let obj = parsed as? [String: Any] else {
                 throw InputError(file: path, line: line, "expected a JSON object, found \(type(of: parsed))")
             }
-            try row(line, obj)
+            try row(line, obj, text)
         }
     }
 
-    static func string(_ obj: [String: Any], _ field: String, _ file: String, _ line: Int, optional: Bool = false) throws(InputError) -> String? {
+    static func string(_ obj: [String: Any], _ field: String, _ file: String, _ line: Int, optional: Bool = false) throws(InputError)
+        -> String?
+    {
         guard let value = obj[field], !(value is NSNull) else {
             if optional { return nil }
             throw InputError(file: file, line: line, "missing field \"\(field)\" (expected a string)")
         }
         if let s = value as? String { return s }
-        // BEIR ids are sometimes numbers; accept integers as their decimal text.
-        if field == "id", let n = value as? NSNumber, !(value is Bool) { return n.stringValue }
-        throw InputError(file: file, line: line, "field \"\(field)\": expected a string, found \(type(of: value))")
+        // BEIR ids are sometimes numbers; accept integers as their decimal text. (On
+        // Linux, `0 is Bool` and `1 is Bool` are true for JSON numbers: JSON booleans
+        // are told apart by their Objective-C type "c".)
+        let number = value as? NSNumber
+        let kind = number.map { String(cString: $0.objCType) }
+        if field == "id", let number, let kind, !["c", "f", "d"].contains(kind) { return number.stringValue }
+        let found = kind == "c" ? "a boolean" : number != nil ? "a number that is not an integer" : "\(type(of: value))"
+        throw InputError(
+            file: file, line: line, "field \"\(field)\": expected a string\(field == "id" ? " or an integer" : ""), found \(found)")
     }
 
     static func string(_ obj: [String: Any], _ field: String, _ file: String, _ line: Int) throws(InputError) -> String {

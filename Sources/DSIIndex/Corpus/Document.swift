@@ -6,7 +6,9 @@ public struct Document: Sendable, Equatable, Codable {
     public var text: String
 
     public init(id: String, title: String, text: String) {
-        self.id = id; self.title = title; self.text = text
+        self.id = id
+        self.title = title
+        self.text = text
     }
 }
 
@@ -14,5 +16,8 @@ public struct Query: Sendable, Equatable, Codable {
     public var id: String
     public var text: String
 
-    public init(id: String, text: String) { self.id = id; self.text = text }
+    public init(id: String, text: String) {
+        self.id = id
+        self.text = text
+    }
 }

@@ -8,7 +8,9 @@ public struct InputError: Error, CustomStringConvertible, Equatable {
     public let message: String
 
     public init(file: String, line: Int, _ message: String) {
-        self.file = file; self.line = line; self.message = message
+        self.file = file
+        self.line = line
+        self.message = message
     }
 
     public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }

@@ -12,7 +12,9 @@ public enum DocIDAssigner {
     /// zeros, so distinct ids give distinct docids); otherwise distinct random numbers of
     /// equal length drawn from `seed`.
     public static func naive(_ corpusIDs: [String], seed: UInt64) -> DocIDAssignment {
-        let numeric = corpusIDs.allSatisfy { id in !id.isEmpty && id.allSatisfy { $0.isASCII && $0.isNumber } && (id == "0" || !id.hasPrefix("0")) }
+        let numeric = corpusIDs.allSatisfy { id in
+            !id.isEmpty && id.allSatisfy { $0.isASCII && $0.isNumber } && (id == "0" || !id.hasPrefix("0"))
+        }
         if numeric {
             return DocIDAssignment(scheme: .naive, corpusIDs: corpusIDs, docids: corpusIDs.map { $0.map { Int32(String($0))! } })
         }
@@ -36,7 +38,9 @@ public enum DocIDAssigner {
     /// followed by the document's position in its leaf, written with as many digits as
     /// `leafSize − 1` needs. All docids under a leaf have the same length and no leaf is a
     /// prefix of another node, so docids are distinct and prefix-free by construction.
-    public static func semantic(_ corpusIDs: [String], vectors: Tensor, branching: Int = 10, leafSize: Int = 100, seed: UInt64 = 0) -> DocIDAssignment {
+    public static func semantic(_ corpusIDs: [String], vectors: Tensor, branching: Int = 10, leafSize: Int = 100, seed: UInt64 = 0)
+        -> DocIDAssignment
+    {
         precondition(branching >= 2 && branching <= 10, "branching factor must be in 2...10 (one digit per level)")
         precondition(leafSize >= 1)
         let D = vectors.shape[0]

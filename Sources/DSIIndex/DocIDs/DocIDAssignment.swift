@@ -12,7 +12,9 @@ public struct DocIDAssignment: Sendable, Equatable {
     public let docids: [[Int32]]
 
     public init(scheme: DocIDScheme, corpusIDs: [String], docids: [[Int32]]) {
-        self.scheme = scheme; self.corpusIDs = corpusIDs; self.docids = docids
+        self.scheme = scheme
+        self.corpusIDs = corpusIDs
+        self.docids = docids
     }
 
     /// The textual docid: digits joined ("3742"), or "#index" for atomic ones.
@@ -28,24 +30,20 @@ public struct DocIDAssignment: Sendable, Equatable {
     }
 
     public static func parse(tsv: String, scheme: DocIDScheme, path: String) throws(InputError) -> DocIDAssignment {
-        var ids: [String] = [], docids: [[Int32]] = []
-        for (n, line) in tsv.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if n == 0 {
-                guard line == "corpus-id\tdocid" else { throw InputError(file: path, line: 1, "expected the header \"corpus-id<TAB>docid\"") }
-                continue
-            }
-            if line.isEmpty { continue }
-            let cols = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard cols.count == 2 else { throw InputError(file: path, line: n + 1, "expected 2 tab-separated fields (corpus-id, docid)") }
-            let d = cols[1]
+        var ids: [String] = []
+        var docids: [[Int32]] = []
+        for row in try TSVReader.rows(tsv, path: path, header: ["corpus-id", "docid"]) {
+            let d = row.fields[1]
             let tokens: [Int32]?
             if scheme == .atomic {
                 tokens = d.hasPrefix("#") ? Int32(d.dropFirst()).map { [$0] } : nil
             } else {
                 tokens = d.allSatisfy(\.isASCII) && d.allSatisfy(\.isNumber) && !d.isEmpty ? d.map { Int32(String($0))! } : nil
             }
-            guard let tokens else { throw InputError(file: path, line: n + 1, "field \"docid\": \"\(d)\" is not a \(scheme.rawValue) docid") }
-            ids.append(String(cols[0]))
+            guard let tokens else {
+                throw InputError(file: path, line: row.line, "field \"docid\": \"\(d)\" is not a \(scheme.rawValue) docid")
+            }
+            ids.append(row.fields[0])
             docids.append(tokens)
         }
         return DocIDAssignment(scheme: scheme, corpusIDs: ids, docids: docids)

@@ -7,7 +7,8 @@ import Foundation
 public enum KMeans {
     /// Groups `rows` into at most k clusters (members in increasing row order).
     public static func cluster(_ x: Tensor, rows: [Int], k: Int, iterations: Int = 25, rng: inout SeededRNG) -> [[Int]] {
-        let n = rows.count, d = x.shape[1]
+        let n = rows.count
+        let d = x.shape[1]
         let k = min(k, n)
         let pts = Tensor(zeros: [n, d])
         for (i, r) in rows.enumerated() { (pts.data + i * d).update(from: x.data + r * d, count: d) }
@@ -24,7 +25,10 @@ public enum KMeans {
                 var u = Float(rng.uniform()) * total
                 for i in 0..<n {
                     u -= best[i]
-                    if u <= 0 { pick = i; break }
+                    if u <= 0 {
+                        pick = i
+                        break
+                    }
                 }
             } else {
                 pick = rng.int(below: n)
@@ -45,16 +49,23 @@ public enum KMeans {
                 var bd = Float.infinity
                 for c in 0..<k {
                     let dd = norms[i] - 2 * dots[i * k + c] + cn[c]
-                    if dd < bd { bd = dd; bc = c }
+                    if dd < bd {
+                        bd = dd
+                        bc = c
+                    }
                 }
-                if assign[i] != bc { assign[i] = bc; changed = true }
+                if assign[i] != bc {
+                    assign[i] = bc
+                    changed = true
+                }
             }
             if !changed { break }
             centers.zero()
             var count = [Int](repeating: 0, count: k)
             for i in 0..<n {
                 count[assign[i]] += 1
-                let c = centers.data + assign[i] * d, p = pts.data + i * d
+                let c = centers.data + assign[i] * d
+                let p = pts.data + i * d
                 for j in 0..<d { c[j] += p[j] }
             }
             for c in 0..<k {
@@ -64,7 +75,10 @@ public enum KMeans {
                     var fd = -Float.infinity
                     for i in 0..<n {
                         let dd = norms[i] - 2 * dots[i * k + assign[i]]
-                        if dd > fd { fd = dd; far = i }
+                        if dd > fd {
+                            fd = dd
+                            far = i
+                        }
                     }
                     (centers.data + c * d).update(from: pts.data + far * d, count: d)
                 } else {

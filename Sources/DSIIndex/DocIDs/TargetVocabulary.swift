@@ -43,15 +43,23 @@ public struct TargetVocabulary: Sendable {
         let t: [Int32]
         switch (scheme, mode) {
         case (.atomic, _):
-            t = [next]; next += 1
+            t = [next]
+            next += 1
         case (.semantic, .nodes):
             let path = Array(docid.prefix(max(0, docid.count - leafDigits)))
             var out: [Int32] = []
             for depth in stride(from: 1, through: path.count, by: 1) {
                 let p = Array(path.prefix(depth))
-                if let tok = prefixToken[p] { out.append(tok) } else { prefixToken[p] = next; out.append(next); next += 1 }
+                if let tok = prefixToken[p] {
+                    out.append(tok)
+                } else {
+                    prefixToken[p] = next
+                    out.append(next)
+                    next += 1
+                }
             }
-            out.append(next); next += 1
+            out.append(next)
+            next += 1
             t = out
         default:
             t = docid.map { $0 + Self.offset }

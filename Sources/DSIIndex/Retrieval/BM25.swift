@@ -30,7 +30,8 @@ public struct BM25: Sendable {
     }
 
     public init(documents: [String], k1: Float = 1.5, b: Float = 0.75) {
-        self.k1 = k1; self.b = b
+        self.k1 = k1
+        self.b = b
         var postings: [String: [(doc: Int32, tf: Float)]] = [:]
         var lengths: [Float] = []
         for (d, text) in documents.enumerated() {

@@ -29,7 +29,11 @@ public struct ConstrainedBeamSearch {
 
     public init(model: Seq2Seq, trie: DocIDTrie, beam: Int = 10, topK: Int = 10, normalization: Normalization = .all) {
         precondition(beam >= 1 && topK >= 1 && topK <= beam, "need 1 ≤ top-k ≤ beam")
-        self.model = model; self.trie = trie; self.beam = beam; self.topK = topK; self.normalization = normalization
+        self.model = model
+        self.trie = trie
+        self.beam = beam
+        self.topK = topK
+        self.normalization = normalization
     }
 
     public struct Hit: Sendable, Equatable {
@@ -42,11 +46,16 @@ public struct ConstrainedBeamSearch {
         let Q = sources.count
         if Q == 0 { return [] }
         let S = max(1, min(model.config.sourceLength, sources.map(\.count).max() ?? 1))
-        var src = [Int32](repeating: 0, count: Q * S), mask = [Float](repeating: 0, count: Q * S)
+        var src = [Int32](repeating: 0, count: Q * S)
+        var mask = [Float](repeating: 0, count: Q * S)
         for (q, s) in sources.enumerated() {
-            for (i, t) in s.prefix(S).enumerated() { src[q * S + i] = t; mask[q * S + i] = 1 }
+            for (i, t) in s.prefix(S).enumerated() {
+                src[q * S + i] = t
+                mask[q * S + i] = 1
+            }
         }
-        let state = try model.beginDecoding(source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam, workspace: workspace)
+        let state = try model.beginDecoding(
+            source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam, workspace: workspace)
         let V = model.config.targetVocab
         // Live beams per query: trie node (−1: a padding row) and cumulative score.
         // Row r of the state holds beam r % g of query r / g.
@@ -63,7 +72,8 @@ public struct ConstrainedBeamSearch {
                 for b in 0..<nodes[q].count where nodes[q][b] >= 0 {
                     let row = logits.baseAddress! + (q * g + b) * V
                     let allowed = trie.allowed(at: nodes[q][b])
-                    var mx = -Float.infinity, sum: Float = 0
+                    var mx = -Float.infinity
+                    var sum: Float = 0
                     switch normalization {
                     case .all:
                         for j in 0..<V { mx = max(mx, row[j]) }
@@ -96,9 +106,11 @@ public struct ConstrainedBeamSearch {
             let width = live.map(\.count).max() ?? 0
             if width == 0 { break }
             // Every query keeps `width` rows; missing ones are padding (node −1).
-            var parents: [Int] = [], next: [Int32] = []
+            var parents: [Int] = []
+            var next: [Int32] = []
             for q in 0..<Q {
-                var qNodes: [Int] = [], qScores: [Float] = []
+                var qNodes: [Int] = []
+                var qScores: [Float] = []
                 for b in 0..<width {
                     if b < live[q].count {
                         let c = live[q][b]

@@ -1,25 +1,65 @@
 import Foundation
 
-/// The report `dsi eval` and `dsi bm25` print: the metrics over all judged queries, the
-/// time per query, and the same metrics for `seen` queries (a relevant document is
-/// relevant to some train query) and `unseen` ones.
-public enum EvaluationReport {
-    public static func make(run: [String: [String]], qrels: [String: [String: Int]], seenDocuments: Set<String>, seconds: Double) -> [String: Any] {
-        var result = Metrics.summarize(run: run, qrels: qrels).json
-        result["ms_per_query"] = qrels.isEmpty ? 0 : 1000 * seconds / Double(qrels.count)
-        let seen = qrels.filter { $0.value.keys.contains(where: seenDocuments.contains) }
-        let unseen = qrels.filter { !$0.value.keys.contains(where: seenDocuments.contains) }
-        result["seen"] = Metrics.summarize(run: run, qrels: seen).json
-        result["unseen"] = Metrics.summarize(run: run, qrels: unseen).json
-        return result
+/// The report `dsi eval` and `dsi bm25` print (keys are stable: scripts read them): the
+/// metrics over all judged queries, the time per query, and the same metrics for `seen`
+/// queries (a relevant document is relevant to some train query) and `unseen` ones, and,
+/// for a grown index, `old` and `new`. A subset without queries is null, not zeros.
+public struct EvaluationReport: Sendable, Codable, Equatable {
+    public var all: Metrics.Summary
+    public var msPerQuery: Double
+    public var seen: Metrics.Summary?
+    public var unseen: Metrics.Summary?
+    public var old: Metrics.Summary?
+    public var new: Metrics.Summary?
+
+    public init(run: [String: [String]], qrels: [String: [String: Int]], seenDocuments: Set<String>, seconds: Double) {
+        all = Metrics.summarize(run: run, qrels: qrels)
+        msPerQuery = qrels.isEmpty ? 0 : 1000 * seconds / Double(qrels.count)
+        seen = Self.subset(run: run, qrels: qrels.filter { $0.value.keys.contains(where: seenDocuments.contains) })
+        unseen = Self.subset(run: run, qrels: qrels.filter { !$0.value.keys.contains(where: seenDocuments.contains) })
+    }
+
+    /// The summary of a subset of the queries; nil when it has none.
+    public static func subset(run: [String: [String]], qrels: [String: [String: Int]]) -> Metrics.Summary? {
+        qrels.isEmpty ? nil : Metrics.summarize(run: run, qrels: qrels)
+    }
+
+    enum Keys: String, CodingKey {
+        case seen, unseen, old, new
+        case msPerQuery = "ms_per_query"
+    }
+
+    /// Flat keys for the whole set (queries, hits@1, ...), beside ms_per_query and the subsets.
+    public func encode(to encoder: Encoder) throws {
+        try all.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(msPerQuery, forKey: .msPerQuery)
+        try c.encode(seen, forKey: .seen)
+        try c.encode(unseen, forKey: .unseen)
+        if old != nil || new != nil {
+            try c.encode(old, forKey: .old)
+            try c.encode(new, forKey: .new)
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        all = try Metrics.Summary(from: decoder)
+        let c = try decoder.container(keyedBy: Keys.self)
+        msPerQuery = try c.decode(Double.self, forKey: .msPerQuery)
+        seen = try c.decodeIfPresent(Metrics.Summary.self, forKey: .seen)
+        unseen = try c.decodeIfPresent(Metrics.Summary.self, forKey: .unseen)
+        old = try c.decodeIfPresent(Metrics.Summary.self, forKey: .old)
+        new = try c.decodeIfPresent(Metrics.Summary.self, forKey: .new)
     }
 
     /// The judgements of a split. `dev` is not a file: it is the share of the train
-    /// queries `dsi train` holds out (`Trainer.isDev`), so baselines and checkpoints can
-    /// be compared on the split used for tuning.
-    public static func qrels(_ corpus: Corpus, split: String, devFraction: Double = TrainingOptions().devFraction) throws(InputError) -> [String: [String: Int]] {
+    /// queries `dsi train` holds out (`DevSplit`), so baselines and checkpoints can be
+    /// compared on the split used for tuning.
+    public static func qrels(_ corpus: Corpus, split: String, devFraction: Double = TrainingOptions().devFraction) throws(InputError)
+        -> [String: [String: Int]]
+    {
         if split == "dev" && !corpus.splits.contains("dev") {
-            return try corpus.qrels(split: "train").judgements.filter { Trainer.isDev($0.key, fraction: devFraction) }
+            return try corpus.qrels(split: "train").judgements.filter { DevSplit.contains($0.key, fraction: devFraction) }
         }
         return try corpus.qrels(split: split).judgements
     }
@@ -29,14 +69,22 @@ public enum EvaluationReport {
         Set(((try? corpus.qrels(split: "train"))?.judgements.values.flatMap { $0.keys }) ?? [])
     }
 
-    /// The report as text lines.
-    public static func text(_ r: [String: Any], title: String) -> String {
-        func d(_ k: String, _ m: [String: Any]) -> Double { m[k] as? Double ?? 0 }
-        var s = title + String(format: ": %d queries, hits@1 %.3f, hits@10 %.3f, mrr@10 %.3f, ndcg@10 %.3f, recall@10 %.3f, %.1f ms/query",
-                       r["queries"] as? Int ?? 0, d("hits@1", r), d("hits@10", r), d("mrr@10", r), d("ndcg@10", r), d("recall@10", r), d("ms_per_query", r))
-        for name in ["seen", "unseen", "old", "new"] {
-            guard let p = r[name] as? [String: Any] else { continue }
-            s += "\n  \(name)" + String(format: ": %d queries, hits@1 %.3f, hits@10 %.3f, ndcg@10 %.3f", p["queries"] as? Int ?? 0, d("hits@1", p), d("hits@10", p), d("ndcg@10", p))
+    /// The report as text lines; an empty subset says "none".
+    public func text(title: String) -> String {
+        var s =
+            title
+            + String(
+                format: ": %d queries, hits@1 %.3f, hits@10 %.3f, mrr@10 %.3f, ndcg@10 %.3f, recall@10 %.3f, %.1f ms/query",
+                all.queries, all.hits1, all.hits10, all.mrr10, all.ndcg10, all.recall10, msPerQuery)
+        for (name, p) in [("seen", seen), ("unseen", unseen), ("old", old), ("new", new)] {
+            if name == "old" || name == "new", old == nil && new == nil { continue }
+            if let p {
+                s +=
+                    "\n  \(name)"
+                    + String(format: ": %d queries, hits@1 %.3f, hits@10 %.3f, ndcg@10 %.3f", p.queries, p.hits1, p.hits10, p.ndcg10)
+            } else {
+                s += "\n  \(name): none"
+            }
         }
         return s
     }

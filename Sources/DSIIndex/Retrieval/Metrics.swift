@@ -5,12 +5,17 @@ import Foundation
 /// the top k), MRR@10, nDCG@10 (gain = grade, discount 1/log2(rank + 1), ideal from the
 /// judgements), Recall@k (relevant retrieved in the top k / all relevant).
 public enum Metrics {
-    public struct Summary: Sendable, Equatable {
+    public struct Summary: Sendable, Equatable, Codable {
         public var queries: Int
         public var hits1: Double, hits10: Double, mrr10: Double, ndcg10: Double, recall10: Double
 
-        public var json: [String: Any] {
-            ["queries": queries, "hits@1": hits1, "hits@10": hits10, "mrr@10": mrr10, "ndcg@10": ndcg10, "recall@10": recall10]
+        enum CodingKeys: String, CodingKey {
+            case queries
+            case hits1 = "hits@1"
+            case hits10 = "hits@10"
+            case mrr10 = "mrr@10"
+            case ndcg10 = "ndcg@10"
+            case recall10 = "recall@10"
         }
     }
 
@@ -44,13 +49,20 @@ public enum Metrics {
         var s = Summary(queries: qs.count, hits1: 0, hits10: 0, mrr10: 0, ndcg10: 0, recall10: 0)
         guard !qs.isEmpty else { return s }
         for q in qs {
-            let r = run[q] ?? [], rel = qrels[q]!
-            s.hits1 += hits(r, rel, at: 1); s.hits10 += hits(r, rel, at: 10)
-            s.mrr10 += reciprocalRank(r, rel, at: 10); s.ndcg10 += ndcg(r, rel, at: 10)
+            let r = run[q] ?? []
+            let rel = qrels[q]!
+            s.hits1 += hits(r, rel, at: 1)
+            s.hits10 += hits(r, rel, at: 10)
+            s.mrr10 += reciprocalRank(r, rel, at: 10)
+            s.ndcg10 += ndcg(r, rel, at: 10)
             s.recall10 += recall(r, rel, at: 10)
         }
         let n = Double(qs.count)
-        s.hits1 /= n; s.hits10 /= n; s.mrr10 /= n; s.ndcg10 /= n; s.recall10 /= n
+        s.hits1 /= n
+        s.hits10 /= n
+        s.mrr10 /= n
+        s.ndcg10 /= n
+        s.recall10 /= n
         return s
     }
 

@@ -15,7 +15,9 @@ extension LSA {
 
     /// This LSA with `rows` (n × k, row-major) appended to the document vectors.
     public func appending(documentRows rows: [Float]) -> LSA {
-        let k = dimensions, D = documentVectors.shape[0], n = rows.count / k
+        let k = dimensions
+        let D = documentVectors.shape[0]
+        let n = rows.count / k
         let grown = Tensor(zeros: [D + n, k])
         grown.data.update(from: documentVectors.data, count: D * k)
         rows.withUnsafeBufferPointer { (grown.data + D * k).update(from: $0.baseAddress!, count: n * k) }
@@ -26,12 +28,13 @@ extension LSA {
     public func safetensorsData() throws -> Data {
         try singularValues.withUnsafeBufferPointer { s in
             try idf.withUnsafeBufferPointer { i in
-                try Safetensors.encode([
-                    ("document_vectors", documentVectors.shape, UnsafePointer(documentVectors.data)),
-                    ("term_vectors", termVectors.shape, UnsafePointer(termVectors.data)),
-                    ("singular_values", [s.count], s.baseAddress!),
-                    ("idf", [i.count], i.baseAddress!),
-                ], metadata: ["format": "swift-dsi-lsa"])
+                try Safetensors.encode(
+                    [
+                        ("document_vectors", documentVectors.shape, UnsafePointer(documentVectors.data)),
+                        ("term_vectors", termVectors.shape, UnsafePointer(termVectors.data)),
+                        ("singular_values", [s.count], s.baseAddress!),
+                        ("idf", [i.count], i.baseAddress!),
+                    ], metadata: ["format": "swift-dsi-lsa"])
             }
         }
     }
@@ -40,16 +43,19 @@ extension LSA {
         let (entries, _, start) = try Safetensors.header(data, path: path)
         func tensor(_ name: String, rank: Int) throws(Safetensors.FormatError) -> Tensor {
             guard let e = entries[name], e.shape.count == rank else {
-                throw Safetensors.FormatError(path: path, message:  "tensor \"\(name)\" missing or not of rank \(rank)")
+                throw Safetensors.FormatError(path: path, message: "tensor \"\(name)\" missing or not of rank \(rank)")
             }
             let t = Tensor(zeros: e.shape)
             try Safetensors.read(name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: t.data, path: path)
             return t
         }
-        let d = try tensor("document_vectors", rank: 2), v = try tensor("term_vectors", rank: 2)
-        let s = try tensor("singular_values", rank: 1), i = try tensor("idf", rank: 1)
+        let d = try tensor("document_vectors", rank: 2)
+        let v = try tensor("term_vectors", rank: 2)
+        let s = try tensor("singular_values", rank: 1)
+        let i = try tensor("idf", rank: 1)
         guard d.shape[1] == s.count, v.shape[1] == s.count, v.shape[0] == i.count else {
-            throw Safetensors.FormatError(path: path, message:  "shapes disagree: documents \(d.shape), terms \(v.shape), \(s.count) singular values, \(i.count) idf")
+            throw Safetensors.FormatError(
+                path: path, message: "shapes disagree: documents \(d.shape), terms \(v.shape), \(s.count) singular values, \(i.count) idf")
         }
         return LSA(documentVectors: d, termVectors: v, singularValues: s.toArray(), idf: i.toArray())
     }

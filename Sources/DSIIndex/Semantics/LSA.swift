@@ -57,14 +57,22 @@ public struct LSA: Sendable {
     }
 
     /// Fits k dimensions to tokenized documents over a vocabulary of size V.
-    public static func fit(documents docs: [[Int32]], vocabulary V: Int, dimensions k: Int, oversample: Int = 10, powerIterations: Int = 2, seed: UInt64 = 0, blockRows: Int = 1024) -> LSA {
+    public static func fit(
+        documents docs: [[Int32]], vocabulary V: Int, dimensions k: Int, oversample: Int = 10, powerIterations: Int = 2, seed: UInt64 = 0,
+        blockRows: Int = 1024
+    ) -> LSA {
         let (rows, idf) = tfidf(docs, vocabulary: V)
-        return fit(tfidf: rows, idf: idf, vocabulary: V, dimensions: k, oversample: oversample, powerIterations: powerIterations, seed: seed, blockRows: blockRows)
+        return fit(
+            tfidf: rows, idf: idf, vocabulary: V, dimensions: k, oversample: oversample, powerIterations: powerIterations, seed: seed,
+            blockRows: blockRows)
     }
 
     /// Fits k dimensions to TF-IDF rows already computed by `tfidf` (callers that need
     /// the rows themselves compute them once).
-    public static func fit(tfidf rows: [[(Int32, Float)]], idf: [Float], vocabulary V: Int, dimensions k: Int, oversample: Int = 10, powerIterations: Int = 2, seed: UInt64 = 0, blockRows: Int = 1024) -> LSA {
+    public static func fit(
+        tfidf rows: [[(Int32, Float)]], idf: [Float], vocabulary V: Int, dimensions k: Int, oversample: Int = 10, powerIterations: Int = 2,
+        seed: UInt64 = 0, blockRows: Int = 1024
+    ) -> LSA {
         let D = rows.count
         let l = min(k + oversample, min(D, V))
         var rng = SeededRNG(seed: seed)
@@ -95,11 +103,14 @@ public struct LSA: Sendable {
             while lo < D {
                 let hi = min(D, lo + blockRows)
                 fill(lo, hi)
-                BLAS.sgemm(transA: true, m: V, n: l, k: hi - lo, a: block.data, lda: V, b: m.data + lo * l, ldb: l, beta: 1, c: out.data, ldc: l, parallel: true)
+                BLAS.sgemm(
+                    transA: true, m: V, n: l, k: hi - lo, a: block.data, lda: V, b: m.data + lo * l, ldb: l, beta: 1, c: out.data, ldc: l,
+                    parallel: true)
                 lo = hi
             }
         }
-        let Y = Tensor(zeros: [D, l]), Z = Tensor(zeros: [V, l])
+        let Y = Tensor(zeros: [D, l])
+        let Z = Tensor(zeros: [V, l])
         times(omega, Y)
         orthonormalizeColumns(Y)
         for _ in 0..<powerIterations {
@@ -118,7 +129,8 @@ public struct LSA: Sendable {
         let Wk = Tensor(zeros: [l, kk])
         for i in 0..<l { for j in 0..<kk { Wk[i * kk + j] = W[i * l + j] } }
         let sigma = (0..<kk).map { max(0, eigenvalues[$0]).squareRoot() }
-        let docVecs = Tensor(zeros: [D, kk]), termVecs = Tensor(zeros: [V, kk])
+        let docVecs = Tensor(zeros: [D, kk])
+        let termVecs = Tensor(zeros: [V, kk])
         BLAS.sgemm(m: D, n: kk, k: l, a: Y.data, lda: l, b: Wk.data, ldb: kk, c: docVecs.data, ldc: kk, parallel: true)
         BLAS.sgemm(m: V, n: kk, k: l, a: Z.data, lda: l, b: Wk.data, ldb: kk, c: termVecs.data, ldc: kk, parallel: true)
         for i in 0..<D { for j in 0..<kk { docVecs[i * kk + j] *= sigma[j] } }
@@ -132,7 +144,8 @@ public struct LSA: Sendable {
     /// a small diagonal shift (shifted CholeskyQR), so a degenerate column stays small
     /// instead of failing.
     static func orthonormalizeColumns(_ Y: Tensor) {
-        let n = Y.shape[0], c = Y.shape[1]
+        let n = Y.shape[0]
+        let c = Y.shape[1]
         for _ in 0..<2 {
             let G = Tensor(zeros: [c, c])
             BLAS.sgemm(transA: true, m: c, n: c, k: n, a: Y.data, lda: c, b: Y.data, ldb: c, c: G.data, ldc: c, parallel: true)

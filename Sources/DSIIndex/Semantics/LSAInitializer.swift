@@ -19,12 +19,15 @@ import DSIText
 ///   Digit tokens are shared by unrelated documents and keep their random rows.
 public enum LSAInitializer {
     public static func apply(_ lsa: LSA, to model: Seq2Seq, vocabulary: TargetVocabulary, temperature: Float) {
-        let c = model.config, C = c.dModel, k = min(lsa.dimensions, C)
+        let c = model.config
+        let C = c.dModel
+        let k = min(lsa.dimensions, C)
         let p = model.params
         // Source embeddings.
         let emb = p.tensor("encoder.embed_tokens.weight")
         emb.zero()
-        var sq: Double = 0, rows = 0
+        var sq: Double = 0
+        var rows = 0
         for t in Int(Tokenizer.specials.count)..<min(c.sourceVocab, lsa.termVectors.shape[0]) {
             for j in 0..<k { emb[t * C + j] = lsa.termVectors[t * lsa.dimensions + j] * lsa.idf[t] }
             for j in 0..<k { sq += Double(emb[t * C + j] * emb[t * C + j]) }
@@ -39,7 +42,8 @@ public enum LSAInitializer {
             for i in 0..<t.count { t[i] *= 0.01 }
         }
         // First decoder layer's cross-attention: mean pooling passed through.
-        let q = p.tensor("decoder.layers.0.cross_attn.q.weight"), kv = p.tensor("decoder.layers.0.cross_attn.kv.weight")
+        let q = p.tensor("decoder.layers.0.cross_attn.q.weight")
+        let kv = p.tensor("decoder.layers.0.cross_attn.kv.weight")
         let out = p.tensor("decoder.layers.0.cross_attn.out.weight")
         q.zero()
         for i in 0..<(C * C) { kv[i] = 0 }  // key rows
@@ -54,7 +58,8 @@ public enum LSAInitializer {
         // unit-variance state the final layer norm gives.
         guard vocabulary.scheme == .atomic || vocabulary.mode == .nodes else { return }
         let head = p.tensor("lm_head.weight")
-        let D = lsa.documentVectors.shape[0], L = lsa.dimensions
+        let D = lsa.documentVectors.shape[0]
+        let L = lsa.dimensions
         var unit = [Float](repeating: 0, count: D * k)
         for d in 0..<D {
             var n: Float = 0

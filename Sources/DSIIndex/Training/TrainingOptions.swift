@@ -38,6 +38,43 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case preset, docids, docidTokens, layers, initMode, seed, batchSize, learningRate, warmupFraction, labelSmoothing, dropout,
+            weightDecay, sourceLength, viewLength, spansPerDocument, queryRepeats, keyTerms, devFraction, vocabSize, lsaDimensions,
+            branching, leafSize, lsaTemperature
+    }
+
+    /// Decodes config.json's options; a field a checkpoint does not have (written before
+    /// the field existed) takes its default here. Where an old checkpoint's meaning
+    /// differs from today's default, `CheckpointMigration` writes the old meaning in
+    /// before this runs (format version 1 without `docidTokens`: digit tokens).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        preset = try c.decodeIfPresent(Preset.self, forKey: .preset) ?? preset
+        docids = try c.decodeIfPresent(DocIDScheme.self, forKey: .docids) ?? docids
+        docidTokens = try c.decodeIfPresent(DocIDTokens.self, forKey: .docidTokens) ?? docidTokens
+        layers = try c.decodeIfPresent(Int.self, forKey: .layers) ?? layers
+        initMode = try c.decodeIfPresent(InitMode.self, forKey: .initMode) ?? initMode
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? learningRate
+        warmupFraction = try c.decodeIfPresent(Float.self, forKey: .warmupFraction) ?? warmupFraction
+        labelSmoothing = try c.decodeIfPresent(Float.self, forKey: .labelSmoothing) ?? labelSmoothing
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? dropout
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? weightDecay
+        sourceLength = try c.decodeIfPresent(Int.self, forKey: .sourceLength) ?? sourceLength
+        viewLength = try c.decodeIfPresent(Int.self, forKey: .viewLength) ?? viewLength
+        spansPerDocument = try c.decodeIfPresent(Int.self, forKey: .spansPerDocument) ?? spansPerDocument
+        queryRepeats = try c.decodeIfPresent(Int.self, forKey: .queryRepeats) ?? queryRepeats
+        keyTerms = try c.decodeIfPresent(Int.self, forKey: .keyTerms) ?? keyTerms
+        devFraction = try c.decodeIfPresent(Double.self, forKey: .devFraction) ?? devFraction
+        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? vocabSize
+        lsaDimensions = try c.decodeIfPresent(Int.self, forKey: .lsaDimensions) ?? lsaDimensions
+        branching = try c.decodeIfPresent(Int.self, forKey: .branching) ?? branching
+        leafSize = try c.decodeIfPresent(Int.self, forKey: .leafSize) ?? leafSize
+        lsaTemperature = try c.decodeIfPresent(Float.self, forKey: .lsaTemperature) ?? lsaTemperature
+    }
+
     public var effectiveLearningRate: Float { learningRate ?? preset.learningRate }
 
     /// Digits of a document's position within its k-means leaf.

@@ -1,0 +1,169 @@
+import DSIModel
+import DSITensor
+import DSIText
+import Foundation
+
+/// The checkpoint files of a `TrainedIndex`: config.json, model and optimizer state,
+/// tokenizer, docids, titles, state, replay memory and LSA (see docs/ARCHITECTURE.md).
+extension TrainedIndex {
+    // MARK: - Checkpoint files
+
+    struct ConfigFile: Codable {
+        var model: ModelConfig
+        var training: TrainingOptions
+        var docidScheme: DocIDScheme
+        var targetVocabulary: Int
+    }
+
+    struct StateFile: Codable {
+        var step: Int
+        var trainingSeconds: Double
+    }
+
+    /// Writes the checkpoint directory atomically (see `Checkpoint.write`).
+    public func save(to directory: String, corpusDirectory: String, counts: [String: Int]) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let config = ConfigFile(
+            model: model.config, training: options, docidScheme: docids.scheme, targetVocabulary: model.config.targetVocab)
+        var files: [String: Data] = [
+            "config.json": try enc.encode(config),
+            "model.safetensors": try model.safetensorsData(metadata: ["format": "swift-dsi", "step": String(step)]),
+            "optimizer.safetensors": try model.optimizerData(optimizer),
+            "tokenizer.json": try tokenizer.jsonData(),
+            "docids.tsv": Data(docids.tsv().utf8),
+            "titles.tsv": Data(("corpus-id\ttitle\n" + zip(docids.corpusIDs, titles).map { "\($0)\t\(Self.oneLine($1))\n" }.joined()).utf8),
+            "state.json": try enc.encode(StateFile(step: step, trainingSeconds: trainingSeconds)),
+            "replay.tsv": Data(memory.tsv().utf8),
+        ]
+        if let lsa { files["lsa.safetensors"] = try lsa.safetensorsData() }
+        var c = counts
+        c["documents"] = docids.corpusIDs.count
+        c["steps"] = step
+        c["parameters"] = model.params.parameterCount
+        try Checkpoint.write(
+            to: directory, files: files, corpusFingerprint: corpusFingerprint, corpusDirectory: corpusDirectory,
+            counts: c,
+            configuration: [
+                "preset": options.preset.rawValue, "docids": docids.scheme.rawValue,
+                "init": options.initMode.rawValue, "seed": String(options.seed),
+            ],
+            generations: generations)
+    }
+
+    static func oneLine(_ s: String) -> String {
+        s.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ")
+    }
+
+    /// Loads and verifies a checkpoint directory: checksums (`Checkpoint.read`), the
+    /// format version (older ones migrated), then the invariants the index relies on
+    /// (`checkInvariants`); a checkpoint that breaks one is refused, naming the file.
+    public static func load(from directory: String) throws -> TrainedIndex {
+        let (manifest, files) = try Checkpoint.read(from: directory)
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        func need(_ name: String) throws -> Data {
+            guard let d = files[name] else { throw Checkpoint.Error(path: path(name), message: "missing from the checkpoint's manifest") }
+            return d
+        }
+        let config: ConfigFile
+        do {
+            let data = try CheckpointMigration.config(try need("config.json"), from: manifest.version)
+            config = try JSONDecoder().decode(ConfigFile.self, from: data)
+        } catch let e as Checkpoint.Error {
+            throw e
+        } catch {
+            throw Checkpoint.Error(path: path("config.json"), message: "unreadable (\(error))")
+        }
+        let tokenizer = try Tokenizer.load(data: try need("tokenizer.json"), path: path("tokenizer.json"))
+        let docids = try DocIDAssignment.parse(
+            tsv: String(decoding: try need("docids.tsv"), as: UTF8.self), scheme: config.docidScheme, path: path("docids.tsv"))
+        try checkDocIDs(docids, path: path("docids.tsv"))
+        do { try config.model.validate() } catch { throw Checkpoint.Error(path: path("config.json"), message: "\(error)") }
+        guard tokenizer.count == config.model.sourceVocab else {
+            throw Checkpoint.Error(
+                path: path("tokenizer.json"),
+                message: "\(tokenizer.count) tokens; config.json's model has a source vocabulary of \(config.model.sourceVocab)")
+        }
+        let model = try Seq2Seq(config: config.model)
+        try model.loadSafetensors(try need("model.safetensors"), path: path("model.safetensors"))
+        let optimizer = try model.loadOptimizer(try need("optimizer.safetensors"), path: path("optimizer.safetensors"))
+        let state: StateFile
+        do { state = try JSONDecoder().decode(StateFile.self, from: try need("state.json")) } catch let e as Checkpoint.Error {
+            throw e
+        } catch {
+            throw Checkpoint.Error(path: path("state.json"), message: "unreadable (\(error))")
+        }
+        let titles = try TSVReader.rows(
+            String(decoding: try need("titles.tsv"), as: UTF8.self), path: path("titles.tsv"), header: ["corpus-id", "title"]
+        ).map(\.fields[1])
+        guard titles.count == docids.corpusIDs.count else {
+            throw Checkpoint.Error(
+                path: path("titles.tsv"),
+                message: "\(titles.count) titles for the \(docids.corpusIDs.count) documents of docids.tsv (expected one per document)")
+        }
+        let vocabulary = config.training.vocabulary(docids)
+        guard vocabulary.tokens.count == docids.corpusIDs.count, vocabulary.size == config.model.targetVocab else {
+            throw Checkpoint.Error(
+                path: path("config.json"),
+                message:
+                    "the docids of docids.tsv make a decoder vocabulary of \(vocabulary.size) tokens; the model has \(config.model.targetVocab)"
+            )
+        }
+        guard vocabulary.maxLength + 1 <= config.model.targetLength else {
+            throw Checkpoint.Error(
+                path: path("config.json"),
+                message:
+                    "target length \(config.model.targetLength) is shorter than the longest docid (\(vocabulary.maxLength) tokens + EOS)")
+        }
+        let lsa = try files["lsa.safetensors"].map { data throws -> LSA in
+            let l = try LSA.load(data, path: path("lsa.safetensors"))
+            guard l.documentVectors.shape[0] == docids.corpusIDs.count, l.idf.count == tokenizer.count else {
+                throw Checkpoint.Error(
+                    path: path("lsa.safetensors"),
+                    message:
+                        "\(l.documentVectors.shape[0]) document vectors over \(l.idf.count) terms; the checkpoint has \(docids.corpusIDs.count) documents and \(tokenizer.count) tokens (expected one vector per document)"
+                )
+            }
+            return l
+        }
+        // Checkpoints written before the replay memory existed load with an empty one.
+        let memory =
+            try files["replay.tsv"].map { data throws(InputError) in
+                try ReplayMemory.parse(
+                    tsv: String(decoding: data, as: UTF8.self), path: path("replay.tsv"), documents: docids.corpusIDs.count,
+                    vocabulary: tokenizer.count)
+            } ?? ReplayMemory()
+        let generations = manifest.generations ?? []
+        guard generations.reduce(0, { $0 + $1.documents }) == docids.corpusIDs.count || generations.isEmpty else {
+            throw Checkpoint.Error(
+                path: path("manifest.json"),
+                message:
+                    "generations cover \(generations.reduce(0) { $0 + $1.documents }) documents, docids.tsv has \(docids.corpusIDs.count)")
+        }
+        return TrainedIndex(
+            options: config.training, tokenizer: tokenizer, docids: docids, titles: titles, model: model, optimizer: optimizer,
+            step: state.step, trainingSeconds: state.trainingSeconds, corpusFingerprint: manifest.corpusFingerprint ?? "",
+            lsa: lsa, memory: memory, generations: generations.isEmpty ? nil : generations)
+    }
+
+    /// Docids are unique, prefix-free (no docid is the beginning of another, so every
+    /// trie leaf is one document) and belong to unique corpus ids.
+    static func checkDocIDs(_ a: DocIDAssignment, path: String) throws(Checkpoint.Error) {
+        var line = [String: Int]()
+        for (i, id) in a.corpusIDs.enumerated() {
+            if let first = line[id] {
+                throw Checkpoint.Error(path: path, message: "line \(i + 2): corpus id \"\(id)\" appears twice (first on line \(first + 2))")
+            }
+            line[id] = i
+        }
+        let order = a.docids.indices.sorted { a.docids[$0].lexicographicallyPrecedes(a.docids[$1]) }
+        for (x, y) in zip(order, order.dropFirst()) where a.docids[y].starts(with: a.docids[x]) {
+            let what = a.docids[x] == a.docids[y] ? "the same docid" : "docids where one is a prefix of the other"
+            throw Checkpoint.Error(
+                path: path,
+                message:
+                    "lines \(min(x, y) + 2) and \(max(x, y) + 2): documents \"\(a.corpusIDs[x])\" and \"\(a.corpusIDs[y])\" have \(what) (\(a.text(x)), \(a.text(y))); docids must be unique and prefix-free"
+            )
+        }
+    }
+}

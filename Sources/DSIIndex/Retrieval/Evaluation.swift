@@ -1,0 +1,92 @@
+import Foundation
+
+/// `dsi eval`: a checkpoint measured on a split of its corpus (or on its documents'
+/// titles as queries), with the old/new split of a grown index.
+public enum Evaluation {
+    public struct Options: Sendable {
+        public var split = "test"
+        public var beam = 10
+        public var topK = 10
+        public var normalization: ConstrainedBeamSearch.Normalization = .all
+        /// Every document's title as a query for itself (self-retrieval), instead of a split.
+        public var titles = false
+        /// Ids of the documents counted as "new" (default, for a grown index: those `dsi add` added).
+        public var added: Set<String>? = nil
+        public init() {}
+    }
+
+    public struct Result: Sendable {
+        public var report: EvaluationReport
+        /// Ranked (corpus id, score) per query id, for a TREC run file.
+        public var run: [String: [(String, Float)]]
+    }
+
+    public struct Mismatch: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Refuses a corpus the checkpoint was not built from: the same corpus.jsonl (by its
+    /// fingerprint) for a trained index; exactly the indexed documents for one grown by
+    /// `dsi add` (whose corpus.jsonl is not the one trained on).
+    public static func checkCorpus(_ corpus: Corpus, matches index: TrainedIndex, checkpoint: String) throws {
+        if index.generations.count > 1 {
+            let ids = Set(corpus.documents.map(\.id))
+            let indexed = Set(index.docids.corpusIDs)
+            guard ids == indexed else {
+                throw Mismatch(
+                    description:
+                        "\(corpus.directory)/corpus.jsonl does not hold the checkpoint's documents: \(indexed.subtracting(ids).count) indexed documents missing from it, \(ids.subtracting(indexed).count) of its documents not indexed"
+                )
+            }
+        } else {
+            guard let fp = SHA256Digest.hex(file: (corpus.directory as NSString).appendingPathComponent("corpus.jsonl")),
+                fp == index.corpusFingerprint
+            else {
+                throw Mismatch(description: "\(checkpoint) was not trained on \(corpus.directory)/corpus.jsonl (its fingerprint differs)")
+            }
+        }
+    }
+
+    /// The queries and judgements to evaluate: a split's, or the titles as queries.
+    public static func queries(_ corpus: Corpus, options: Options, devFraction: Double) throws -> (
+        texts: [String: String], qrels: [String: [String: Int]]
+    ) {
+        var qrels: [String: [String: Int]] = [:]
+        var texts: [String: String] = [:]
+        if options.titles {
+            for d in corpus.documents where !d.title.isEmpty {
+                qrels["title:" + d.id] = [d.id: 1]
+                texts["title:" + d.id] = d.title
+            }
+        } else {
+            qrels = try EvaluationReport.qrels(corpus, split: options.split, devFraction: devFraction)
+            for q in qrels.keys { texts[q] = corpus.queries[q]!.text }
+        }
+        return (texts, qrels)
+    }
+
+    public static func run(_ index: TrainedIndex, corpus: Corpus, checkpoint: String, options: Options) throws -> Result {
+        try checkCorpus(corpus, matches: index, checkpoint: checkpoint)
+        let (texts, qrels) = try queries(corpus, options: options, devFraction: index.options.devFraction)
+        let ids = qrels.keys.sorted()
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        let hits = try index.search(ids.map { texts[$0]! }, beam: options.beam, topK: options.topK, normalization: options.normalization)
+        let seconds = (clock.now - t0).seconds
+        var ranked: [String: [String]] = [:]
+        var scored: [String: [(String, Float)]] = [:]
+        for (q, h) in zip(ids, hits) {
+            ranked[q] = h.map { index.docids.corpusIDs[$0.document] }
+            scored[q] = h.map { (index.docids.corpusIDs[$0.document], $0.score) }
+        }
+        var report = EvaluationReport(run: ranked, qrels: qrels, seenDocuments: EvaluationReport.seenDocuments(corpus), seconds: seconds)
+        if index.generations.count > 1 || options.added != nil {
+            // Queries with a relevant document added by dsi add (or listed) are "new", the rest "old".
+            let first = index.generations.filter { $0.generation > 0 }.map(\.firstDocument).min() ?? index.docids.corpusIDs.count
+            let added = options.added ?? Set(index.docids.corpusIDs[first...])
+            report.old = EvaluationReport.subset(run: ranked, qrels: qrels.filter { !$0.value.keys.contains(where: added.contains) })
+            report.new = EvaluationReport.subset(run: ranked, qrels: qrels.filter { $0.value.keys.contains(where: added.contains) })
+        }
+        return Result(report: report, run: scored)
+    }
+}

@@ -1,0 +1,101 @@
+import DSIModel
+import DSITensor
+import DSIText
+
+/// The examples and batches of an epoch, and the views `dsi add` rehearses.
+extension Trainer {
+    /// The views `dsi add` rehearses: per document its leading tokens, title, key terms
+    /// and one span (drawn from the seed), and every labelled train query (not dev).
+    public func replayMemory() -> ReplayMemory {
+        var rng = SeededRNG(seed: options.seed &+ 0x4E_4D)
+        let L = options.viewLength
+        var memory = ReplayMemory()
+        for d in corpus.documents.indices {
+            let text = textTokens[d]
+            let span =
+                text.count > L
+                ? {
+                    let s = rng.int(below: text.count - L + 1)
+                    return Array(text[s..<(s + L)])
+                }() : nil
+            memory.remember(document: d, full: fullTokens[d], title: titleTokens[d], terms: keyTermTokens[d], span: span, viewLength: L)
+        }
+        for (s, (_, d)) in zip(trainPairTokens, trainPairs) where !s.isEmpty {
+            memory.views.append(.init(document: d, kind: .query, tokens: s))
+        }
+        return memory
+    }
+
+    // MARK: - Training data
+
+    /// The examples of one epoch, shuffled: per document its leading tokens, its title,
+    /// `spansPerDocument` random spans and its key terms; each train query `queryRepeats`
+    /// times.
+    public func examples(epoch: Int) -> [TrainingExample] {
+        var rng = SeededRNG(seed: options.seed &+ 0x5EED &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        let L = options.viewLength
+        var out: [TrainingExample] = []
+        for d in corpus.documents.indices {
+            let full = fullTokens[d]
+            let text = textTokens[d]
+            if !full.isEmpty { out.append(TrainingExample(source: Array(full.prefix(L)), document: d)) }
+            if !titleTokens[d].isEmpty { out.append(TrainingExample(source: Array(titleTokens[d].prefix(L)), document: d)) }
+            for _ in 0..<options.spansPerDocument where text.count > L {
+                let start = rng.int(below: text.count - L + 1)
+                out.append(TrainingExample(source: Array(text[start..<(start + L)]), document: d))
+            }
+            if !keyTermTokens[d].isEmpty { out.append(TrainingExample(source: keyTermTokens[d], document: d)) }
+        }
+        for _ in 0..<options.queryRepeats {
+            for (s, (_, d)) in zip(trainPairTokens, trainPairs) where !s.isEmpty {
+                out.append(TrainingExample(source: s, document: d))
+            }
+        }
+        out.shuffle(using: &rng)
+        return out
+    }
+
+    /// An epoch's batches: shuffled examples, bucketed by length within windows of 32
+    /// batches (less padding), the batch order shuffled again.
+    func batches(epoch: Int, vocabulary: TargetVocabulary, config: ModelConfig) -> [Seq2SeqBatch] {
+        var rng = SeededRNG(seed: options.seed &+ 0xBA7C &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        let ex = examples(epoch: epoch)
+        let B = options.batchSize
+        let window = B * 32
+        var groups: [[TrainingExample]] = []
+        var i = 0
+        while i < ex.count {
+            let chunk = ex[i..<min(ex.count, i + window)].sorted { $0.source.count < $1.source.count }
+            var j = 0
+            while j < chunk.count {
+                groups.append(Array(chunk[j..<min(chunk.count, j + B)]))
+                j += B
+            }
+            i += window
+        }
+        groups.shuffle(using: &rng)
+        return groups.map { Self.makeBatch($0, vocabulary: vocabulary, config: config) }
+    }
+
+    static func makeBatch(_ ex: [TrainingExample], vocabulary: TargetVocabulary, config: ModelConfig) -> Seq2SeqBatch {
+        let B = ex.count
+        let S = max(1, min(config.sourceLength, ex.map(\.source.count).max() ?? 1))
+        let T = config.targetLength
+        var src = [Int32](repeating: Tokenizer.pad, count: B * S)
+        var mask = [Float](repeating: 0, count: B * S)
+        var tin = [Int32](repeating: TargetVocabulary.pad, count: B * T)
+        var tout = [Int32](repeating: Seq2Seq.ignoreIndex, count: B * T)
+        for (b, e) in ex.enumerated() {
+            for (i, t) in e.source.prefix(S).enumerated() {
+                src[b * S + i] = t
+                mask[b * S + i] = 1
+            }
+            let target = vocabulary.target(e.document)
+            for (i, t) in target.enumerated() where i < T {
+                tout[b * T + i] = t
+                tin[b * T + i] = i == 0 ? TargetVocabulary.bos : target[i - 1]
+            }
+        }
+        return Seq2SeqBatch(B: B, S: S, T: T, source: src, sourceMask: mask, targetIn: tin, targetOut: tout)
+    }
+}

@@ -1,0 +1,65 @@
+import DSIModel
+import DSITensor
+
+/// Training stopped because a step's loss or gradient norm was not finite. The step was
+/// not applied; nothing was written after it.
+public struct TrainingDiverged: Error, CustomStringConvertible {
+    public let step: Int
+    public let loss: Float
+    public let gradNorm: Float
+    /// The last checkpoint written by this run (step, path), which stays as it was.
+    public var lastCheckpoint: (step: Int, path: String)?
+
+    public var description: String {
+        let kept =
+            lastCheckpoint.map { "the last checkpoint (step \($0.step), \($0.path)) is unchanged" }
+            ?? "no checkpoint was written by this run"
+        return
+            "training diverged at step \(step): loss \(loss), gradient norm \(gradNorm); stopped before applying it, \(kept). Lower the learning rate (--lr) and train again."
+    }
+}
+
+/// The one training loop: `dsi train` (`Trainer.train`) and `dsi add`'s replay both run
+/// it. Step s draws its dropout masks from (dropoutSeed, s), so a resumed run continues
+/// exactly as an uninterrupted one would; the rate comes from the one
+/// `LearningRateSchedule`; a non-finite step stops the run (`TrainingDiverged`).
+public final class TrainingLoop {
+    public let model: Seq2Seq
+    public let schedule: LearningRateSchedule
+    public let labelSmoothing: Float
+    public let dropoutSeed: UInt64
+    public var clipNorm: Float = 1
+    /// Completed steps and the optimizer state after them.
+    public private(set) var step: Int
+    public private(set) var optimizer: AdamW
+    let workspace = Workspace()
+
+    public init(model: Seq2Seq, optimizer: AdamW, step: Int, schedule: LearningRateSchedule, labelSmoothing: Float, dropoutSeed: UInt64) {
+        self.model = model
+        self.optimizer = optimizer
+        self.step = step
+        self.schedule = schedule
+        self.labelSmoothing = labelSmoothing
+        self.dropoutSeed = dropoutSeed
+    }
+
+    /// Runs steps while `done()` is false: step `step` trains on `batch(step)` at the
+    /// rate for `progress()`, then `step` advances and `after(result)` runs (where callers
+    /// log, evaluate and write checkpoints).
+    public func run(done: () -> Bool, progress: () -> Double, batch: (Int) -> Seq2SeqBatch, after: (StepResult) throws -> Void) throws {
+        while !done() {
+            let b = batch(step)
+            var rng = SeededRNG(seed: dropoutSeed &+ UInt64(step) &* 0x9E37_79B9_7F4A_7C15)
+            let result: StepResult
+            do {
+                result = try model.trainStep(
+                    b, workspace: workspace, optimizer: &optimizer, lr: schedule.rate(progress: progress()),
+                    clipNorm: clipNorm, smoothing: labelSmoothing, rng: &rng)
+            } catch let ModelError.nonFinite(loss, gradNorm) {
+                throw TrainingDiverged(step: step + 1, loss: loss, gradNorm: gradNorm)
+            }
+            step += 1
+            try after(result)
+        }
+    }
+}

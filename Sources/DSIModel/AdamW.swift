@@ -1,0 +1,85 @@
+import DSITensor
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// AdamW (Loshchilov & Hutter) with decoupled weight decay, applied to matrices only.
+/// The one Adam of the project: the model's update and `dsi add`'s row fit both run
+/// `apply`.
+public struct AdamW: Sendable {
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var eps: Float = 1e-8
+    public var weightDecay: Float = 0.01
+    /// Completed updates; bias correction uses it. Saved with the optimizer state.
+    public var step: Int = 0
+
+    public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+    }
+
+    /// One update of every parameter from `arena.grads`, scaled by `gradScale` first
+    /// (clipping folds into it).
+    public mutating func update(_ arena: ParameterArena, lr: Float, gradScale: Float = 1) {
+        step += 1
+        let p = arena.values.data
+        let g = arena.grads.data
+        let m = arena.m.data
+        let v = arena.v.data
+        for e in arena.entries {
+            let base = e.offset
+            let decay = e.decays
+            parallelFor(e.count, grain: 32768) { r in
+                self.apply(p + base, grads: g + base, m: m + base, v: v + base, range: r, lr: lr, gradScale: gradScale, decay: decay)
+            }
+        }
+    }
+
+    /// One update of a single vector (its own moments), without weight decay.
+    public mutating func update(_ values: inout [Float], grads: [Float], m: inout [Float], v: inout [Float], lr: Float) {
+        precondition(values.count == grads.count && m.count == values.count && v.count == values.count)
+        step += 1
+        let n = values.count
+        values.withUnsafeMutableBufferPointer { p in
+            grads.withUnsafeBufferPointer { g in
+                m.withUnsafeMutableBufferPointer { mm in
+                    v.withUnsafeMutableBufferPointer { vv in
+                        apply(
+                            p.baseAddress!, grads: g.baseAddress!, m: mm.baseAddress!, v: vv.baseAddress!, range: 0..<n, lr: lr,
+                            gradScale: 1, decay: false)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The update rule on elements `range` of one buffer, at the current `step`.
+    @inline(__always)
+    func apply(
+        _ p: UnsafeMutablePointer<Float>, grads g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        range: Range<Int>, lr: Float, gradScale: Float, decay: Bool
+    ) {
+        let b1 = beta1
+        let b2 = beta2
+        let eps = eps
+        let wd = decay ? weightDecay : 0
+        let c1 = 1 - powf(b1, Float(step))
+        let c2 = 1 - powf(b2, Float(step))
+        for i in range {
+            let grad = g[i] * gradScale
+            let mi = b1 * m[i] + (1 - b1) * grad
+            let vi = b2 * v[i] + (1 - b2) * grad * grad
+            m[i] = mi
+            v[i] = vi
+            let mhat = mi / c1
+            let vhat = vi / c2
+            p[i] -= lr * (mhat / (vhat.squareRoot() + eps) + wd * p[i])
+        }
+    }
+}
