@@ -137,7 +137,6 @@ extension Seq2Seq {
         let c = config
         let C = c.dModel
         let H = c.heads
-        let F = c.ff
         let V = c.targetVocab
         let N = state.rows
         let t = state.steps
@@ -159,10 +158,10 @@ extension Seq2Seq {
         let br = state.branch.data
         let mean = state.mean.data
         let rstd = state.rstd.data
+        let norm = NormActs(out: ln, mean: mean, rstd: rstd)
         for (l, L) in decoder.enumerated() {
             // causal self-attention over the cache
-            layerNormForward(out: ln, mean: mean, rstd: rstd, inp: x, weight: w(L.ln1.w), bias: w(L.ln1.b), N: N, C: C)
-            linearForward(out: state.qkv.data, inp: ln, weight: w(L.qkv.w), bias: w(L.qkv.b), N: N, IC: C, OC: 3 * C)
+            normedLinearForward(out: state.qkv.data, x: x, norm: L.ln1, lin: L.qkv, ln: norm, N: N)
             let k = state.selfK[l].data
             let v = state.selfV[l].data
             for n in 0..<N {
@@ -177,8 +176,7 @@ extension Seq2Seq {
             linearForward(out: br, inp: state.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
             residualForward(out: x, a: x, b: br, n: N * C)
             // cross-attention: the g rows of a query share its keys/values
-            layerNormForward(out: ln, mean: mean, rstd: rstd, inp: x, weight: w(L.ln2.w), bias: w(L.ln2.b), N: N, C: C)
-            linearForward(out: state.crossQ.data, inp: ln, weight: w(L.crossQ.w), bias: w(L.crossQ.b), N: N, IC: C, OC: C)
+            normedLinearForward(out: state.crossQ.data, x: x, norm: L.ln2, lin: L.crossQ, ln: norm, N: N)
             let kv = state.crossKV[l].data
             attentionForward(
                 out: state.att.data, probs: state.probs.data, q: state.crossQ.data, k: kv, v: kv + C, keyMask: state.sourceMask.data,
@@ -186,10 +184,8 @@ extension Seq2Seq {
             linearForward(out: br, inp: state.att.data, weight: w(L.crossProj.w), bias: w(L.crossProj.b), N: N, IC: C, OC: C)
             residualForward(out: x, a: x, b: br, n: N * C)
             // feed-forward
-            layerNormForward(out: ln, mean: mean, rstd: rstd, inp: x, weight: w(L.ln3.w), bias: w(L.ln3.b), N: N, C: C)
-            linearForward(out: state.ffn.data, inp: ln, weight: w(L.fc1.w), bias: w(L.fc1.b), N: N, IC: C, OC: F)
-            geluForward(out: state.ffn.data, inp: state.ffn.data, n: N * F)
-            linearForward(out: br, inp: state.ffn.data, weight: w(L.fc2.w), bias: w(L.fc2.b), N: N, IC: F, OC: C)
+            feedForwardForward(
+                branch: br, x: x, norm: L.ln3, fc1: L.fc1, fc2: L.fc2, ln: norm, hidden: state.ffn.data, activated: state.ffn.data, N: N)
             residualForward(out: x, a: x, b: br, n: N * C)
         }
         layerNormForward(out: ln, mean: mean, rstd: rstd, inp: x, weight: w(decNorm.w), bias: w(decNorm.b), N: N, C: C)

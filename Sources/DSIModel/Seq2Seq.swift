@@ -189,7 +189,6 @@ extension Seq2Seq {
     ) {
         let C = config.dModel
         let H = config.heads
-        let F = config.ff
         let N = B * S
         let p = config.dropout
         let drop = training && p > 0
@@ -199,20 +198,15 @@ extension Seq2Seq {
         let shape = AttentionShape(B: B, T: S, S: S, C: C, H: H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C)
         for (l, L) in encoder.enumerated() {
             let a = ws.enc[l]
-            layerNormForward(
-                out: a.ln1.data, mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, inp: x, weight: w(L.ln1.w), bias: w(L.ln1.b), N: N, C: C)
-            linearForward(out: a.qkv.data, inp: a.ln1.data, weight: w(L.qkv.w), bias: w(L.qkv.b), N: N, IC: C, OC: 3 * C)
+            normedLinearForward(out: a.qkv.data, x: x, norm: L.ln1, lin: L.qkv, ln: a.norm1, N: N)
             attentionForward(
                 out: a.att.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, keyMask: mask, shape)
             linearForward(out: ws.branch.data, inp: a.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
             if drop { dropoutForward(out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
             residualForward(out: a.res1.data, a: x, b: ws.branch.data, n: N * C)
-            layerNormForward(
-                out: a.ln2.data, mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, inp: a.res1.data, weight: w(L.ln2.w), bias: w(L.ln2.b), N: N,
-                C: C)
-            linearForward(out: a.fc1.data, inp: a.ln2.data, weight: w(L.fc1.w), bias: w(L.fc1.b), N: N, IC: C, OC: F)
-            geluForward(out: a.gelu.data, inp: a.fc1.data, n: N * F)
-            linearForward(out: ws.branch.data, inp: a.gelu.data, weight: w(L.fc2.w), bias: w(L.fc2.b), N: N, IC: F, OC: C)
+            feedForwardForward(
+                branch: ws.branch.data, x: a.res1.data, norm: L.ln2, fc1: L.fc1, fc2: L.fc2, ln: a.norm2, hidden: a.fc1.data,
+                activated: a.gelu.data, N: N)
             if drop { dropoutForward(out: ws.branch.data, mask: a.mask2!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
             residualForward(out: a.out.data, a: a.res1.data, b: ws.branch.data, n: N * C)
             x = a.out.data
@@ -236,7 +230,6 @@ extension Seq2Seq {
         let T = batch.T
         let C = config.dModel
         let H = config.heads
-        let F = config.ff
         let V = config.targetVocab
         let N = B * T
         let p = config.dropout
@@ -253,19 +246,14 @@ extension Seq2Seq {
         let crossShape = AttentionShape(B: B, T: T, S: S, C: C, H: H, ldq: C, ldk: 2 * C, ldv: 2 * C)
         for (l, L) in decoder.enumerated() {
             let a = ws.dec[l]
-            layerNormForward(
-                out: a.ln1.data, mean: a.ln1Mean.data, rstd: a.ln1Rstd.data, inp: y, weight: w(L.ln1.w), bias: w(L.ln1.b), N: N, C: C)
-            linearForward(out: a.qkv.data, inp: a.ln1.data, weight: w(L.qkv.w), bias: w(L.qkv.b), N: N, IC: C, OC: 3 * C)
+            normedLinearForward(out: a.qkv.data, x: y, norm: L.ln1, lin: L.qkv, ln: a.norm1, N: N)
             attentionForward(
                 out: a.att.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, keyMask: nil, selfShape)
             linearForward(out: ws.branch.data, inp: a.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
             if drop { dropoutForward(out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
             residualForward(out: a.res1.data, a: y, b: ws.branch.data, n: N * C)
 
-            layerNormForward(
-                out: a.ln2.data, mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, inp: a.res1.data, weight: w(L.ln2.w), bias: w(L.ln2.b), N: N,
-                C: C)
-            linearForward(out: a.crossQ.data, inp: a.ln2.data, weight: w(L.crossQ.w), bias: w(L.crossQ.b), N: N, IC: C, OC: C)
+            normedLinearForward(out: a.crossQ.data, x: a.res1.data, norm: L.ln2, lin: L.crossQ, ln: a.norm2, N: N)
             linearForward(
                 out: a.crossKV.data, inp: ws.memory.data, weight: w(L.crossKV.w), bias: w(L.crossKV.b), N: B * S, IC: C, OC: 2 * C)
             attentionForward(
@@ -275,12 +263,9 @@ extension Seq2Seq {
             if drop { dropoutForward(out: ws.branch.data, mask: a.mask2!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
             residualForward(out: a.res2.data, a: a.res1.data, b: ws.branch.data, n: N * C)
 
-            layerNormForward(
-                out: a.ln3.data, mean: a.ln3Mean.data, rstd: a.ln3Rstd.data, inp: a.res2.data, weight: w(L.ln3.w), bias: w(L.ln3.b), N: N,
-                C: C)
-            linearForward(out: a.fc1.data, inp: a.ln3.data, weight: w(L.fc1.w), bias: w(L.fc1.b), N: N, IC: C, OC: F)
-            geluForward(out: a.gelu.data, inp: a.fc1.data, n: N * F)
-            linearForward(out: ws.branch.data, inp: a.gelu.data, weight: w(L.fc2.w), bias: w(L.fc2.b), N: N, IC: F, OC: C)
+            feedForwardForward(
+                branch: ws.branch.data, x: a.res2.data, norm: L.ln3, fc1: L.fc1, fc2: L.fc2, ln: a.norm3, hidden: a.fc1.data,
+                activated: a.gelu.data, N: N)
             if drop { dropoutForward(out: ws.branch.data, mask: a.mask3!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
             residualForward(out: a.out.data, a: a.res2.data, b: ws.branch.data, n: N * C)
             y = a.out.data
@@ -308,7 +293,6 @@ extension Seq2Seq {
         let T = ws.T
         let C = config.dModel
         let H = config.heads
-        let F = config.ff
         let V = config.targetVocab
         let N = B * T
         let M = B * S
@@ -346,16 +330,9 @@ extension Seq2Seq {
             let yIn = l == 0 ? ws.decEmbed.data : ws.dec[l - 1].out.data
             // feed-forward
             var dOut = branchGrad(a.mask3, rows: N)
-            linearBackward(
-                dinp: ws.dff.data, dweight: g(L.fc2.w), dbias: g(L.fc2.b), dout: dOut, inp: a.gelu.data, weight: w(L.fc2.w), N: N, IC: F,
-                OC: C, accumulate: false)
-            geluBackward(dinp: ws.dff.data, inp: a.fc1.data, dout: ws.dff.data, n: N * F, accumulate: false)
-            linearBackward(
-                dinp: ws.dln.data, dweight: g(L.fc1.w), dbias: g(L.fc1.b), dout: ws.dff.data, inp: a.ln3.data, weight: w(L.fc1.w), N: N,
-                IC: C, OC: F, accumulate: false)
-            layerNormBackward(
-                dinp: dres, dweight: g(L.ln3.w), dbias: g(L.ln3.b), dout: ws.dln.data, inp: a.res2.data, weight: w(L.ln3.w),
-                mean: a.ln3Mean.data, rstd: a.ln3Rstd.data, N: N, C: C)
+            feedForwardBackward(
+                dres: dres, dbranch: dOut, x: a.res2.data, norm: L.ln3, fc1: L.fc1, fc2: L.fc2, ln: a.norm3, hidden: a.fc1.data,
+                activated: a.gelu.data, N: N, dff: ws.dff.data, dln: ws.dln.data)
             // cross-attention
             dOut = branchGrad(a.mask2, rows: N)
             linearBackward(
@@ -367,12 +344,8 @@ extension Seq2Seq {
             linearBackward(
                 dinp: ws.dmem.data, dweight: g(L.crossKV.w), dbias: g(L.crossKV.b), dout: ws.dkv.data, inp: ws.memory.data,
                 weight: w(L.crossKV.w), N: M, IC: C, OC: 2 * C)
-            linearBackward(
-                dinp: ws.dln.data, dweight: g(L.crossQ.w), dbias: g(L.crossQ.b), dout: ws.dq.data, inp: a.ln2.data, weight: w(L.crossQ.w),
-                N: N, IC: C, OC: C, accumulate: false)
-            layerNormBackward(
-                dinp: dres, dweight: g(L.ln2.w), dbias: g(L.ln2.b), dout: ws.dln.data, inp: a.res1.data, weight: w(L.ln2.w),
-                mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, N: N, C: C)
+            normedLinearBackward(
+                dres: dres, dout: ws.dq.data, x: a.res1.data, norm: L.ln2, lin: L.crossQ, ln: a.norm2, N: N, dln: ws.dln.data)
             // causal self-attention
             dOut = branchGrad(a.mask1, rows: N)
             linearBackward(
@@ -381,12 +354,8 @@ extension Seq2Seq {
             attentionBackward(
                 dq: ws.dqkv.data, dk: ws.dqkv.data + C, dv: ws.dqkv.data + 2 * C, dout: ws.datt.data, probs: a.probs.data, q: a.qkv.data,
                 k: a.qkv.data + C, v: a.qkv.data + 2 * C, selfShape, accumulate: false)
-            linearBackward(
-                dinp: ws.dln.data, dweight: g(L.qkv.w), dbias: g(L.qkv.b), dout: ws.dqkv.data, inp: a.ln1.data, weight: w(L.qkv.w), N: N,
-                IC: C, OC: 3 * C, accumulate: false)
-            layerNormBackward(
-                dinp: dres, dweight: g(L.ln1.w), dbias: g(L.ln1.b), dout: ws.dln.data, inp: yIn, weight: w(L.ln1.w), mean: a.ln1Mean.data,
-                rstd: a.ln1Rstd.data, N: N, C: C)
+            normedLinearBackward(
+                dres: dres, dout: ws.dqkv.data, x: yIn, norm: L.ln1, lin: L.qkv, ln: a.norm1, N: N, dln: ws.dln.data)
         }
         embeddingBackward(
             dtable: g(tgtEmbed), dpositions: g(tgtPos), dout: dres, tokens: ws.targetIn.baseAddress!, scale: embedScale, B: B, T: T, C: C)
@@ -403,16 +372,9 @@ extension Seq2Seq {
             let a = ws.enc[l]
             let xIn = l == 0 ? ws.encEmbed.data : ws.enc[l - 1].out.data
             var dOut = branchGrad(a.mask2, rows: M)
-            linearBackward(
-                dinp: ws.dff.data, dweight: g(L.fc2.w), dbias: g(L.fc2.b), dout: dOut, inp: a.gelu.data, weight: w(L.fc2.w), N: M, IC: F,
-                OC: C, accumulate: false)
-            geluBackward(dinp: ws.dff.data, inp: a.fc1.data, dout: ws.dff.data, n: M * F, accumulate: false)
-            linearBackward(
-                dinp: ws.dln.data, dweight: g(L.fc1.w), dbias: g(L.fc1.b), dout: ws.dff.data, inp: a.ln2.data, weight: w(L.fc1.w), N: M,
-                IC: C, OC: F, accumulate: false)
-            layerNormBackward(
-                dinp: dres, dweight: g(L.ln2.w), dbias: g(L.ln2.b), dout: ws.dln.data, inp: a.res1.data, weight: w(L.ln2.w),
-                mean: a.ln2Mean.data, rstd: a.ln2Rstd.data, N: M, C: C)
+            feedForwardBackward(
+                dres: dres, dbranch: dOut, x: a.res1.data, norm: L.ln2, fc1: L.fc1, fc2: L.fc2, ln: a.norm2, hidden: a.fc1.data,
+                activated: a.gelu.data, N: M, dff: ws.dff.data, dln: ws.dln.data)
             dOut = branchGrad(a.mask1, rows: M)
             linearBackward(
                 dinp: ws.datt.data, dweight: g(L.proj.w), dbias: g(L.proj.b), dout: dOut, inp: a.att.data, weight: w(L.proj.w), N: M, IC: C,
@@ -420,12 +382,8 @@ extension Seq2Seq {
             attentionBackward(
                 dq: ws.dqkv.data, dk: ws.dqkv.data + C, dv: ws.dqkv.data + 2 * C, dout: ws.datt.data, probs: a.probs.data, q: a.qkv.data,
                 k: a.qkv.data + C, v: a.qkv.data + 2 * C, encShape, accumulate: false)
-            linearBackward(
-                dinp: ws.dln.data, dweight: g(L.qkv.w), dbias: g(L.qkv.b), dout: ws.dqkv.data, inp: a.ln1.data, weight: w(L.qkv.w), N: M,
-                IC: C, OC: 3 * C, accumulate: false)
-            layerNormBackward(
-                dinp: dres, dweight: g(L.ln1.w), dbias: g(L.ln1.b), dout: ws.dln.data, inp: xIn, weight: w(L.ln1.w), mean: a.ln1Mean.data,
-                rstd: a.ln1Rstd.data, N: M, C: C)
+            normedLinearBackward(
+                dres: dres, dout: ws.dqkv.data, x: xIn, norm: L.ln1, lin: L.qkv, ln: a.norm1, N: M, dln: ws.dln.data)
         }
         embeddingBackward(
             dtable: g(srcEmbed), dpositions: g(srcPos), dout: dres, tokens: ws.source.baseAddress!, scale: embedScale, B: B, T: S, C: C)

@@ -11,6 +11,8 @@ public final class Workspace: @unchecked Sendable {
         let probs: Tensor  // (B, H, S, S)
         let fc1, gelu: Tensor  // (M, F)
         let mask1, mask2: Tensor?  // (M, C) dropout masks
+        var norm1: NormActs { NormActs(out: ln1.data, mean: ln1Mean.data, rstd: ln1Rstd.data) }
+        var norm2: NormActs { NormActs(out: ln2.data, mean: ln2Mean.data, rstd: ln2Rstd.data) }
 
         init(B: Int, S: Int, C: Int, H: Int, F: Int, dropout: Bool) {
             let M = B * S
@@ -41,6 +43,9 @@ public final class Workspace: @unchecked Sendable {
         let crossProbs: Tensor  // (B, H, T, S)
         let fc1, gelu: Tensor  // (N, F)
         let mask1, mask2, mask3: Tensor?  // (N, C)
+        var norm1: NormActs { NormActs(out: ln1.data, mean: ln1Mean.data, rstd: ln1Rstd.data) }
+        var norm2: NormActs { NormActs(out: ln2.data, mean: ln2Mean.data, rstd: ln2Rstd.data) }
+        var norm3: NormActs { NormActs(out: ln3.data, mean: ln3Mean.data, rstd: ln3Rstd.data) }
 
         init(B: Int, S: Int, T: Int, C: Int, H: Int, F: Int, dropout: Bool) {
             let N = B * T

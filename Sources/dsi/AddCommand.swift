@@ -39,21 +39,6 @@ struct AddCommand: ParsableCommand {
     func run() throws {
         try compute.apply()
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-        let out = output ?? checkpoint
-        try Checkpoint.checkReplaceable(out)
-        let index = try TrainedIndex.load(from: checkpoint)
-        let known = Set(index.docids.corpusIDs)
-        // Everything is read and checked before anything changes.
-        let docs = try Corpus.readDocuments(documents, known: known.contains)
-        var labelled: [(text: String, document: Int)] = []
-        var skipped = 0
-        if let queries, let qrels {
-            let qs = try Corpus.readQueries(queries)
-            let position = Dictionary(uniqueKeysWithValues: docs.enumerated().map { ($1.id, $0) })
-            let judged = try Corpus.readQrels(qrels, queries: { qs[$0] != nil }, documents: { position[$0] != nil })
-            skipped = judged.skippedUnknownDocuments
-            for q in judged.queryIDs { for d in judged.judgements[q]!.keys.sorted() { labelled.append((qs[q]!.text, position[d]!)) } }
-        }
         var options = AddOptions()
         options.mode = mode
         options.epochs = epochs
@@ -61,14 +46,9 @@ struct AddCommand: ParsableCommand {
         options.learningRate = lr
         options.sample = sample
         options.seed = seed
-        log(
-            "adding \(docs.count) documents to \(checkpoint) (\(index.docids.corpusIDs.count) indexed), mode \(mode.rawValue)"
-                + (labelled.isEmpty ? "" : ", \(labelled.count) labelled queries"))
-        var (grown, report) = try ContinualIndexer.add(
-            index, documents: docs, queries: labelled, source: documents, options: options, log: log)
-        report.skippedQrels = skipped
-        try grown.save(
-            to: out, corpusDirectory: grown.generations.first?.source ?? "", counts: ["added": docs.count, "skipped_qrels": skipped])
+        let out = output ?? checkpoint
+        let report = try ContinualIndexer.add(
+            checkpoint: checkpoint, documents: documents, queries: queries, qrels: qrels, output: out, options: options, log: log)
         if json {
             try printJSON(report)
         } else {

@@ -16,26 +16,12 @@ struct BM25Command: ParsableCommand {
 
     func run() throws {
         guard k1 >= 0, (0...1).contains(b) else { throw ValidationError("need k1 ≥ 0 and 0 ≤ b ≤ 1") }
-        let c = try Corpus(directory: corpus)
-        let qrels = try EvaluationReport.qrels(c, split: split)
-        let bm25 = BM25(documents: c.documents.map { $0.title + " " + $0.text }, k1: k1, b: b)
-        let ids = qrels.keys.sorted()
-        let clock = ContinuousClock()
-        let t0 = clock.now
-        var ranked: [String: [String]] = [:]
-        var scored: [String: [(String, Float)]] = [:]
-        for q in ids {
-            let hits = bm25.search(c.queries[q]!.text, k: 100)
-            ranked[q] = hits.map { c.documents[$0.document].id }
-            scored[q] = hits.map { (c.documents[$0.document].id, $0.score) }
-        }
-        let seconds = (clock.now - t0).seconds
-        let result = EvaluationReport(run: ranked, qrels: qrels, seenDocuments: EvaluationReport.seenDocuments(c), seconds: seconds)
-        if let runFile { try Metrics.trecRun(scored, tag: "bm25").write(toFile: runFile, atomically: true, encoding: .utf8) }
+        let result = try BM25.evaluate(try Corpus(directory: corpus), split: split, k1: k1, b: b)
+        if let runFile { try Metrics.trecRun(result.run, tag: "bm25").write(toFile: runFile, atomically: true, encoding: .utf8) }
         if json {
-            try printJSON(result)
+            try printJSON(result.report)
         } else {
-            print(result.text(title: "BM25 (k1 \(k1), b \(b)), split \(split)"))
+            print(result.report.text(title: "BM25 (k1 \(k1), b \(b)), split \(split)"))
         }
     }
 }

@@ -21,35 +21,17 @@ struct DocIDsCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply()
-        let scheme = docids
         guard (2...10).contains(branching) else { throw ValidationError("--branching must be in 2...10, got \(branching)") }
         guard leafSize >= 1, dimensions >= 1 else { throw ValidationError("--leaf-size and --dimensions must be positive") }
-        let clock = ContinuousClock()
-        let t0 = clock.now
         let c = try Corpus(directory: corpus)
-        var stats = DocIDStats(documents: c.documents.count, scheme: scheme)
-        let ids = c.documents.map(\.id)
-        let assignment: DocIDAssignment
-        switch scheme {
-        case .atomic: assignment = DocIDAssigner.atomic(ids)
-        case .naive: assignment = DocIDAssigner.naive(ids, seed: seed)
-        case .semantic:
-            let texts = c.documents.map { $0.title + " " + $0.text }
-            let tok = Tokenizer.train(texts: texts, vocabSize: vocabSize)
-            let t1 = clock.now
-            let lsa = LSA.fit(documents: texts.map { tok.encode($0) }, vocabulary: tok.count, dimensions: dimensions, seed: seed)
-            let t2 = clock.now
-            assignment = DocIDAssigner.semantic(ids, vectors: lsa.documentVectors, branching: branching, leafSize: leafSize, seed: seed)
-            stats.tokenizerSeconds = (t1 - t0).seconds
-            stats.lsaSeconds = (t2 - t1).seconds
-            stats.kmeansSeconds = (clock.now - t2).seconds
-            stats.lsaTopSingularValues = Array(lsa.singularValues.prefix(5)).map(Double.init)
-        }
-        let lengths = assignment.docids.map(\.count)
-        stats.seconds = (clock.now - t0).seconds
-        stats.maxLength = lengths.max() ?? 0
-        stats.minLength = lengths.min() ?? 0
-        stats.distinct = Set(assignment.docids).count
+        var options = TrainingOptions()
+        options.docids = docids
+        options.vocabSize = vocabSize
+        options.lsaDimensions = dimensions
+        options.branching = branching
+        options.leafSize = leafSize
+        options.seed = seed
+        let (assignment, stats) = DocIDAssigner.assign(c, options: options)
         if let output { try assignment.tsv().write(toFile: output, atomically: true, encoding: .utf8) }
         if json {
             try printJSON(stats)
@@ -59,25 +41,5 @@ struct DocIDsCommand: ParsableCommand {
                 print("  \(assignment.text(i))  \(c.documents[i].id)  \(c.documents[i].title.prefix(70))")
             }
         }
-    }
-}
-
-/// What `dsi docids` reports.
-struct DocIDStats: Encodable {
-    var documents: Int
-    var scheme: DocIDScheme
-    var seconds = 0.0
-    var maxLength = 0, minLength = 0, distinct = 0
-    var tokenizerSeconds: Double?, lsaSeconds: Double?, kmeansSeconds: Double?
-    var lsaTopSingularValues: [Double]?
-
-    enum CodingKeys: String, CodingKey {
-        case documents, scheme, seconds, distinct
-        case maxLength = "max_length"
-        case minLength = "min_length"
-        case tokenizerSeconds = "tokenizer_seconds"
-        case lsaSeconds = "lsa_seconds"
-        case kmeansSeconds = "kmeans_seconds"
-        case lsaTopSingularValues = "lsa_top_singular_values"
     }
 }

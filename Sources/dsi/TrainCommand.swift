@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         log(
             "kernels: OpenBLAS \(BLAS.coreName)" + (ComputeOptions.kernelsChosenAtStartup ? " (chosen at start-up for this CPU)" : "")
-                + ", \(Threads.count) threads")
+                + ", \(Threads.count) thread" + (Threads.count == 1 ? "" : "s"))
         var options = TrainingOptions()
         options.preset = preset
         options.docids = docids

@@ -90,3 +90,25 @@ public enum Evaluation {
         return Result(report: report, run: scored)
     }
 }
+
+extension BM25 {
+    /// `dsi bm25`: BM25 over a corpus's documents (title + text), evaluated on a split
+    /// with the same report as `dsi eval`; the run keeps the top 100 per query.
+    public static func evaluate(_ corpus: Corpus, split: String, k1: Float, b: Float) throws -> Evaluation.Result {
+        let qrels = try EvaluationReport.qrels(corpus, split: split)
+        let bm25 = BM25(documents: corpus.documents.map { $0.title + " " + $0.text }, k1: k1, b: b)
+        let ids = qrels.keys.sorted()
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        var ranked: [String: [String]] = [:]
+        var scored: [String: [(String, Float)]] = [:]
+        for q in ids {
+            let hits = bm25.search(corpus.queries[q]!.text, k: 100)
+            ranked[q] = hits.map { corpus.documents[$0.document].id }
+            scored[q] = hits.map { (corpus.documents[$0.document].id, $0.score) }
+        }
+        let seconds = (clock.now - t0).seconds
+        let report = EvaluationReport(run: ranked, qrels: qrels, seenDocuments: EvaluationReport.seenDocuments(corpus), seconds: seconds)
+        return Evaluation.Result(report: report, run: scored)
+    }
+}
