@@ -11,6 +11,13 @@ echo "== swift format lint"
 swift format lint --strict --recursive --parallel Package.swift Sources Tests
 echo "== debug"
 swift build
+# The suite runs under the OpenBLAS kernels the dsi executable's start-up chooses for this
+# CPU (OpenBLAS alone may choose older ones), unless OPENBLAS_CORETYPE is set.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  OPENBLAS_CORETYPE="$("$(swift build --show-bin-path)/dsi" kernels --core)"
+  export OPENBLAS_CORETYPE
+fi
+echo "OpenBLAS kernels: $OPENBLAS_CORETYPE"
 swift test
 echo "== release"
 swift build -c release

@@ -96,6 +96,11 @@ struct CLITests {
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "notes")
         (status, _, err) = try runDSI(["train", "--corpus", corpus, "--docids", "fancy"])
         #expect(status != 0 && err.contains("semantic") && err.contains("atomic") && err.contains("naive"), "\(err)")
+        let (kstatus, kernels, kerr) = try runDSI(["kernels", "--json"])
+        #expect(kstatus == 0, "\(kerr)")
+        let k = try JSONSerialization.jsonObject(with: Data(kernels.utf8)) as! [String: Any]
+        #expect(
+            (k["blas_core"] as? String)?.isEmpty == false && ["base", "avx", "avx2", "avx512"].contains(k["cpu_tier"] as? String ?? ""))
         let (_, help, _) = try runDSI(["train", "--help"])
         #expect(help.contains("tiny") && help.contains("base") && help.contains("nodes") && help.contains("digits"), "\(help)")
     }
