@@ -176,12 +176,9 @@ extension Seq2Seq {
             linearForward(out: br, inp: state.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
             residualForward(out: x, a: x, b: br, n: N * C)
             // cross-attention: the g rows of a query share its keys/values
-            normedLinearForward(out: state.crossQ.data, x: x, norm: L.ln2, lin: L.crossQ, ln: norm, N: N)
-            let kv = state.crossKV[l].data
-            attentionForward(
-                out: state.att.data, probs: state.probs.data, q: state.crossQ.data, k: kv, v: kv + C, keyMask: state.sourceMask.data,
-                crossShape)
-            linearForward(out: br, inp: state.att.data, weight: w(L.crossProj.w), bias: w(L.crossProj.b), N: N, IC: C, OC: C)
+            crossAttentionForward(
+                branch: br, x: x, norm: L.ln2, qLin: L.crossQ, proj: L.crossProj, ln: norm, q: state.crossQ.data, kv: state.crossKV[l].data,
+                att: state.att.data, probs: state.probs.data, keyMask: state.sourceMask.data, shape: crossShape, N: N)
             residualForward(out: x, a: x, b: br, n: N * C)
             // feed-forward
             feedForwardForward(

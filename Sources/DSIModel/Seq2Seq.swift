@@ -198,10 +198,9 @@ extension Seq2Seq {
         let shape = AttentionShape(B: B, T: S, S: S, C: C, H: H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C)
         for (l, L) in encoder.enumerated() {
             let a = ws.enc[l]
-            normedLinearForward(out: a.qkv.data, x: x, norm: L.ln1, lin: L.qkv, ln: a.norm1, N: N)
-            attentionForward(
-                out: a.att.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, keyMask: mask, shape)
-            linearForward(out: ws.branch.data, inp: a.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
+            selfAttentionForward(
+                branch: ws.branch.data, x: x, norm: L.ln1, qkvLin: L.qkv, proj: L.proj, ln: a.norm1, qkv: a.qkv.data, att: a.att.data,
+                probs: a.probs.data, keyMask: mask, shape: shape, N: N)
             if drop { dropoutForward(out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
             residualForward(out: a.res1.data, a: x, b: ws.branch.data, n: N * C)
             feedForwardForward(
@@ -246,20 +245,17 @@ extension Seq2Seq {
         let crossShape = AttentionShape(B: B, T: T, S: S, C: C, H: H, ldq: C, ldk: 2 * C, ldv: 2 * C)
         for (l, L) in decoder.enumerated() {
             let a = ws.dec[l]
-            normedLinearForward(out: a.qkv.data, x: y, norm: L.ln1, lin: L.qkv, ln: a.norm1, N: N)
-            attentionForward(
-                out: a.att.data, probs: a.probs.data, q: a.qkv.data, k: a.qkv.data + C, v: a.qkv.data + 2 * C, keyMask: nil, selfShape)
-            linearForward(out: ws.branch.data, inp: a.att.data, weight: w(L.proj.w), bias: w(L.proj.b), N: N, IC: C, OC: C)
+            selfAttentionForward(
+                branch: ws.branch.data, x: y, norm: L.ln1, qkvLin: L.qkv, proj: L.proj, ln: a.norm1, qkv: a.qkv.data, att: a.att.data,
+                probs: a.probs.data, keyMask: nil, shape: selfShape, N: N)
             if drop { dropoutForward(out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
             residualForward(out: a.res1.data, a: y, b: ws.branch.data, n: N * C)
 
-            normedLinearForward(out: a.crossQ.data, x: a.res1.data, norm: L.ln2, lin: L.crossQ, ln: a.norm2, N: N)
             linearForward(
                 out: a.crossKV.data, inp: ws.memory.data, weight: w(L.crossKV.w), bias: w(L.crossKV.b), N: B * S, IC: C, OC: 2 * C)
-            attentionForward(
-                out: a.crossAtt.data, probs: a.crossProbs.data, q: a.crossQ.data, k: a.crossKV.data, v: a.crossKV.data + C, keyMask: mask,
-                crossShape)
-            linearForward(out: ws.branch.data, inp: a.crossAtt.data, weight: w(L.crossProj.w), bias: w(L.crossProj.b), N: N, IC: C, OC: C)
+            crossAttentionForward(
+                branch: ws.branch.data, x: a.res1.data, norm: L.ln2, qLin: L.crossQ, proj: L.crossProj, ln: a.norm2, q: a.crossQ.data,
+                kv: a.crossKV.data, att: a.crossAtt.data, probs: a.crossProbs.data, keyMask: mask, shape: crossShape, N: N)
             if drop { dropoutForward(out: ws.branch.data, mask: a.mask2!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
             residualForward(out: a.res2.data, a: a.res1.data, b: ws.branch.data, n: N * C)
 
@@ -348,14 +344,9 @@ extension Seq2Seq {
                 dres: dres, dout: ws.dq.data, x: a.res1.data, norm: L.ln2, lin: L.crossQ, ln: a.norm2, N: N, dln: ws.dln.data)
             // causal self-attention
             dOut = branchGrad(a.mask1, rows: N)
-            linearBackward(
-                dinp: ws.datt.data, dweight: g(L.proj.w), dbias: g(L.proj.b), dout: dOut, inp: a.att.data, weight: w(L.proj.w), N: N, IC: C,
-                OC: C, accumulate: false)
-            attentionBackward(
-                dq: ws.dqkv.data, dk: ws.dqkv.data + C, dv: ws.dqkv.data + 2 * C, dout: ws.datt.data, probs: a.probs.data, q: a.qkv.data,
-                k: a.qkv.data + C, v: a.qkv.data + 2 * C, selfShape, accumulate: false)
-            normedLinearBackward(
-                dres: dres, dout: ws.dqkv.data, x: yIn, norm: L.ln1, lin: L.qkv, ln: a.norm1, N: N, dln: ws.dln.data)
+            selfAttentionBackward(
+                dres: dres, dbranch: dOut, x: yIn, norm: L.ln1, qkvLin: L.qkv, proj: L.proj, ln: a.norm1, qkv: a.qkv.data, att: a.att.data,
+                probs: a.probs.data, shape: selfShape, N: N, datt: ws.datt.data, dqkv: ws.dqkv.data, dln: ws.dln.data)
         }
         embeddingBackward(
             dtable: g(tgtEmbed), dpositions: g(tgtPos), dout: dres, tokens: ws.targetIn.baseAddress!, scale: embedScale, B: B, T: T, C: C)
@@ -376,14 +367,9 @@ extension Seq2Seq {
                 dres: dres, dbranch: dOut, x: a.res1.data, norm: L.ln2, fc1: L.fc1, fc2: L.fc2, ln: a.norm2, hidden: a.fc1.data,
                 activated: a.gelu.data, N: M, dff: ws.dff.data, dln: ws.dln.data)
             dOut = branchGrad(a.mask1, rows: M)
-            linearBackward(
-                dinp: ws.datt.data, dweight: g(L.proj.w), dbias: g(L.proj.b), dout: dOut, inp: a.att.data, weight: w(L.proj.w), N: M, IC: C,
-                OC: C, accumulate: false)
-            attentionBackward(
-                dq: ws.dqkv.data, dk: ws.dqkv.data + C, dv: ws.dqkv.data + 2 * C, dout: ws.datt.data, probs: a.probs.data, q: a.qkv.data,
-                k: a.qkv.data + C, v: a.qkv.data + 2 * C, encShape, accumulate: false)
-            normedLinearBackward(
-                dres: dres, dout: ws.dqkv.data, x: xIn, norm: L.ln1, lin: L.qkv, ln: a.norm1, N: M, dln: ws.dln.data)
+            selfAttentionBackward(
+                dres: dres, dbranch: dOut, x: xIn, norm: L.ln1, qkvLin: L.qkv, proj: L.proj, ln: a.norm1, qkv: a.qkv.data, att: a.att.data,
+                probs: a.probs.data, shape: encShape, N: M, datt: ws.datt.data, dqkv: ws.dqkv.data, dln: ws.dln.data)
         }
         embeddingBackward(
             dtable: g(srcEmbed), dpositions: g(srcPos), dout: dres, tokens: ws.source.baseAddress!, scale: embedScale, B: B, T: S, C: C)

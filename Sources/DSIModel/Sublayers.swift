@@ -50,4 +50,46 @@ extension Seq2Seq {
         geluBackward(dinp: dff, inp: hidden, dout: dff, n: N * F, accumulate: false)
         normedLinearBackward(dres: dres, dout: dff, x: x, norm: norm, lin: fc1, ln: ln, N: N, dln: dln)
     }
+
+    /// The self-attention sublayer's branch (N, C) over a whole sequence (training):
+    /// proj(attention(QKV(LN(x)))) with the fused (N, 3C) `qkv`, attention output `att`
+    /// (N, C) and `probs` kept for backward.
+    func selfAttentionForward(
+        branch: Buf, x: Buf, norm: LN, qkvLin: Lin, proj: Lin, ln: NormActs, qkv: Buf, att: Buf, probs: Buf, keyMask: UnsafePointer<Float>?,
+        shape: AttentionShape, N: Int
+    ) {
+        let C = config.dModel
+        normedLinearForward(out: qkv, x: x, norm: norm, lin: qkvLin, ln: ln, N: N)
+        attentionForward(out: att, probs: probs, q: qkv, k: qkv + C, v: qkv + 2 * C, keyMask: keyMask, shape)
+        linearForward(out: branch, inp: att, weight: w(proj.w), bias: w(proj.b), N: N, IC: C, OC: C)
+    }
+
+    /// The gradient of `selfAttentionForward` given the branch's gradient: adds ∂/∂x to
+    /// `dres`; `datt` (N, C), `dqkv` (N, 3C) and `dln` (N, C) are scratch.
+    func selfAttentionBackward(
+        dres: Buf, dbranch: Buf, x: Buf, norm: LN, qkvLin: Lin, proj: Lin, ln: NormActs, qkv: Buf, att: Buf, probs: Buf,
+        shape: AttentionShape, N: Int, datt: Buf, dqkv: Buf, dln: Buf
+    ) {
+        let C = config.dModel
+        linearBackward(
+            dinp: datt, dweight: g(proj.w), dbias: g(proj.b), dout: dbranch, inp: att, weight: w(proj.w), N: N, IC: C, OC: C,
+            accumulate: false)
+        attentionBackward(
+            dq: dqkv, dk: dqkv + C, dv: dqkv + 2 * C, dout: datt, probs: probs, q: qkv, k: qkv + C, v: qkv + 2 * C, shape,
+            accumulate: false)
+        normedLinearBackward(dres: dres, dout: dqkv, x: x, norm: norm, lin: qkvLin, ln: ln, N: N, dln: dln)
+    }
+
+    /// The cross-attention sublayer's branch (N, C): proj(attention(Q(LN(x)), memory's
+    /// K/V)), with the memory's fused (rows, 2C) keys and values `kv` already computed
+    /// (once per batch in training, once per query when decoding).
+    func crossAttentionForward(
+        branch: Buf, x: Buf, norm: LN, qLin: Lin, proj: Lin, ln: NormActs, q: Buf, kv: Buf, att: Buf, probs: Buf,
+        keyMask: UnsafePointer<Float>, shape: AttentionShape, N: Int
+    ) {
+        let C = config.dModel
+        normedLinearForward(out: q, x: x, norm: norm, lin: qLin, ln: ln, N: N)
+        attentionForward(out: att, probs: probs, q: q, k: kv, v: kv + C, keyMask: keyMask, shape)
+        linearForward(out: branch, inp: att, weight: w(proj.w), bias: w(proj.b), N: N, IC: C, OC: C)
+    }
 }
