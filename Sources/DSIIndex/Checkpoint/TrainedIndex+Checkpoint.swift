@@ -143,7 +143,7 @@ extension TrainedIndex {
         return TrainedIndex(
             options: config.training, tokenizer: tokenizer, docids: docids, titles: titles, model: model, optimizer: optimizer,
             step: state.step, trainingSeconds: state.trainingSeconds, corpusFingerprint: manifest.corpusFingerprint ?? "",
-            lsa: lsa, memory: memory, generations: generations.isEmpty ? nil : generations)
+            lsa: lsa, memory: memory, generations: generations.isEmpty ? nil : generations, vocabulary: vocabulary)
     }
 
     /// Docids are unique, prefix-free (no docid is the beginning of another, so every

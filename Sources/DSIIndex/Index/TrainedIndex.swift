@@ -30,7 +30,7 @@ public final class TrainedIndex: @unchecked Sendable {
     public init(
         options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, titles: [String], model: Seq2Seq, optimizer: AdamW,
         step: Int, trainingSeconds: Double, corpusFingerprint: String,
-        lsa: LSA? = nil, memory: ReplayMemory = ReplayMemory(), generations: [Generation]? = nil
+        lsa: LSA? = nil, memory: ReplayMemory = ReplayMemory(), generations: [Generation]? = nil, vocabulary: TargetVocabulary? = nil
     ) {
         precondition(titles.count == docids.corpusIDs.count, "one title per document")
         precondition(lsa.map { $0.documentVectors.shape[0] == titles.count } ?? true, "one LSA vector per document")
@@ -41,8 +41,9 @@ public final class TrainedIndex: @unchecked Sendable {
         self.lsa = lsa
         self.memory = memory
         self.generations = generations ?? [Generation(generation: 0, firstDocument: 0, documents: titles.count, mode: "train", source: "")]
-        self.vocabulary = options.vocabulary(docids)
-        self.trie = DocIDTrie(vocabulary)
+        // `vocabulary`, when given, must be `options.vocabulary(docids)` (the loader has built it already).
+        self.vocabulary = vocabulary ?? options.vocabulary(docids)
+        self.trie = DocIDTrie(self.vocabulary)
         self.model = model
         self.optimizer = optimizer
         self.step = step
