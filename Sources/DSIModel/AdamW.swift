@@ -26,15 +26,34 @@ public struct AdamW: Sendable {
 
     /// One update of every parameter from `arena.grads`, scaled by `gradScale` first
     /// (clipping folds into it).
+    ///
+    /// Row-sparse entries are updated lazily while the arena knows their dirty rows (as
+    /// PyTorch's SparseAdam and TensorFlow's LazyAdam do): only rows a step touched move,
+    /// and their moments and weights change exactly as the dense rule would change them;
+    /// every other row keeps its weights and moments bit for bit (its moments do not
+    /// decay, its weight does not decay). Bias correction uses the global step count, so
+    /// a row touched after a pause takes a normal-sized step.
     public mutating func update(_ arena: ParameterArena, lr: Float, gradScale: Float = 1) {
         step += 1
         let p = arena.values.data
         let g = arena.grads.data
         let m = arena.m.data
         let v = arena.v.data
-        for e in arena.entries {
+        let dirty = arena.dirtyRows
+        for (i, e) in arena.entries.enumerated() {
             let base = e.offset
             let decay = e.decays
+            if let dirty, arena.rowSparse.contains(i) {
+                let w = e.rowWidth
+                let rows = dirty[i] ?? []
+                parallelFor(rows.count, grain: max(1, 32768 / max(1, w))) { r in
+                    for k in r {
+                        let o = base + Int(rows[k]) * w
+                        self.apply(p + o, grads: g + o, m: m + o, v: v + o, range: 0..<w, lr: lr, gradScale: gradScale, decay: decay)
+                    }
+                }
+                continue
+            }
             parallelFor(e.count, grain: 32768) { r in
                 self.apply(p + base, grads: g + base, m: m + base, v: v + base, range: r, lr: lr, gradScale: gradScale, decay: decay)
             }

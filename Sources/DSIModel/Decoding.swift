@@ -33,7 +33,9 @@ public final class DecodingState: @unchecked Sendable {
     let ffn: Tensor  // (maxRows, F)
     let probs: Tensor  // (maxRows, H, max(S, maxSteps))
     let groupScores: Tensor  // (maxRows, H, maxRows / Q · maxSteps): self-attention of a query's rows at once
-    let logits: Tensor  // (maxRows, V)
+    /// (maxRows, V), allocated by the first full-vocabulary step.
+    lazy var logits = Tensor(zeros: [maxRows, vocabulary])
+    let vocabulary: Int
 
     init(model: Seq2Seq, queries Q: Int, sourceLength S: Int, maxRows: Int, sourceMask: Tensor, crossKV: [Tensor]) {
         let c = model.config
@@ -63,7 +65,7 @@ public final class DecodingState: @unchecked Sendable {
         ffn = Tensor(zeros: [maxRows, c.ff])
         probs = Tensor(zeros: [maxRows, c.heads, max(S, c.targetLength)])
         groupScores = Tensor(zeros: [maxRows, c.heads, (maxRows / max(1, Q)) * c.targetLength])
-        logits = Tensor(zeros: [maxRows, c.targetVocab])
+        vocabulary = c.targetVocab
     }
 
     /// Rows per query now.
@@ -134,10 +136,20 @@ extension Seq2Seq {
     /// returns the logits (rows, V) for the following token. The buffer is valid until
     /// the next call on `state`.
     public func decodeStep(_ state: DecodingState, tokens: [Int32]) -> UnsafeBufferPointer<Float> {
+        let V = config.targetVocab
+        let N = state.rows
+        let ln = decodeStates(state, tokens: tokens)
+        linearForward(out: state.logits.data, inp: UnsafeMutablePointer(mutating: ln.baseAddress!), weight: w(head.w), bias: w(head.b), N: N, IC: config.dModel, OC: V)
+        return UnsafeBufferPointer(start: state.logits.data, count: N * V)
+    }
+
+    /// Feeds one token per row, as `decodeStep`, and returns the final decoder states
+    /// (rows, C) before the output head, so a caller can score only the tokens it may
+    /// emit (`headLogits`). The buffer is valid until the next call on `state`.
+    public func decodeStates(_ state: DecodingState, tokens: [Int32]) -> UnsafeBufferPointer<Float> {
         let c = config
         let C = c.dModel
         let H = c.heads
-        let V = c.targetVocab
         let N = state.rows
         let t = state.steps
         let Q = state.queries
@@ -186,9 +198,8 @@ extension Seq2Seq {
             residualForward(out: x, a: x, b: br, n: N * C)
         }
         layerNormForward(out: ln, mean: mean, rstd: rstd, inp: x, weight: w(decNorm.w), bias: w(decNorm.b), N: N, C: C)
-        linearForward(out: state.logits.data, inp: ln, weight: w(head.w), bias: w(head.b), N: N, IC: C, OC: V)
         state.advance()
-        return UnsafeBufferPointer(start: state.logits.data, count: N * V)
+        return UnsafeBufferPointer(start: ln, count: N * C)
     }
 
     /// Self-attention of one decoding step with g > 1 rows per query, two sgemm calls per

@@ -3,7 +3,7 @@ import Foundation
 
 /// The safetensors format (huggingface/safetensors): an 8-byte little-endian header
 /// length, a JSON header `{name: {"dtype", "shape", "data_offsets": [begin, end]},
-/// "__metadata__": {string: string}}` padded with spaces to 8 bytes, then the tensors'
+/// "__metadata__": {string: string}}` padded with spaces (to 64 bytes with the length), then the tensors'
 /// bytes (little-endian Float32 here), back to back.
 public enum Safetensors {
     public struct FormatError: Error, CustomStringConvertible {
@@ -29,7 +29,9 @@ public enum Safetensors {
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while json.count % 8 != 0 { json.append(0x20) }
+        // Pad so the data section starts 64-byte aligned: a mapping of the file can then
+        // be used in place (see `Seq2Seq.mapSafetensors`).
+        while (8 + json.count) % 64 != 0 { json.append(0x20) }
         var out = Data(capacity: 8 + json.count + offset)
         var n = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }

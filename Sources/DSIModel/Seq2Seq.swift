@@ -13,6 +13,8 @@ public struct Seq2SeqBatch: Sendable {
     public var targetIn: [Int32]
     /// (B, T) labels; `Seq2Seq.ignoreIndex` is not scored.
     public var targetOut: [Int32]
+    /// What each position's softmax is taken over; nil: the whole decoder vocabulary.
+    public var candidates: OutputCandidates? = nil
 
     public init(B: Int, S: Int, T: Int, source: [Int32], sourceMask: [Float], targetIn: [Int32], targetOut: [Int32]) {
         self.B = B
@@ -53,6 +55,7 @@ public final class Seq2Seq: @unchecked Sendable {
     let decoder: [DecoderLayer]
     let encNorm: LN, decNorm: LN
     let head: Lin
+    let targetEmbedEntry: Int, headWeightEntry: Int, headBiasEntry: Int
 
     /// (name, shape) of every parameter, in arena order. Names follow the usual
     /// PyTorch-style dotted paths so the safetensors file reads naturally.
@@ -134,6 +137,13 @@ public final class Seq2Seq: @unchecked Sendable {
         encNorm = ln("encoder.ln_f")
         decNorm = ln("decoder.ln_f")
         head = lin("lm_head")
+        func index(_ n: String) -> Int { arena.entries.firstIndex { $0.name == n }! }
+        targetEmbedEntry = index("decoder.embed_tokens.weight")
+        headWeightEntry = index("lm_head.weight")
+        headBiasEntry = index("lm_head.bias")
+        // The rows that grow with the number of documents are updated lazily when a step
+        // scores candidate sets (their other rows get no gradient).
+        arena.markRowSparse(["decoder.embed_tokens.weight", "lm_head.weight", "lm_head.bias"])
     }
 
     /// GPT-2 style initialisation: matrices N(0, 0.02), the output projections of residual
@@ -181,6 +191,7 @@ extension Seq2Seq {
         if let bad = b.targetOut.first(where: { $0 != Self.ignoreIndex && ($0 < 0 || Int($0) >= c.targetVocab) }) {
             throw .invalidBatch("label \(bad) outside the vocabulary 0..<\(c.targetVocab)")
         }
+        if let cands = b.candidates { try checkCandidates(cands, b) }
     }
 
     /// Runs the encoder over `ws`'s current batch; leaves the memory in `ws.memory`.
@@ -270,13 +281,20 @@ extension Seq2Seq {
         layerNormForward(
             out: ws.decNorm.data, mean: ws.decNormMean.data, rstd: ws.decNormRstd.data, inp: y, weight: w(decNorm.w), bias: w(decNorm.b),
             N: N, C: C)
+        ws.smoothing = smoothing
+        ws.dropoutUsed = drop
+        ws.candidates = batch.candidates != nil
+        if let cands = batch.candidates {
+            let (total, counted) = candidateHeadForward(ws, cands, smoothing: smoothing)
+            ws.counted = counted
+            return counted == 0 ? 0 : Float(total / Double(counted))
+        }
+        ws.prepareLogits(config: config)
         linearForward(out: ws.logits.data, inp: ws.decNorm.data, weight: w(head.w), bias: w(head.b), N: N, IC: C, OC: V)
         let counted = crossEntropyForward(
             losses: ws.losses.data, probs: ws.probs.data, logits: ws.logits.data, targets: ws.targetOut.baseAddress!, N: N, V: V,
             smoothing: smoothing, ignoreIndex: Self.ignoreIndex)
         ws.counted = counted
-        ws.smoothing = smoothing
-        ws.dropoutUsed = drop
         var total: Double = 0
         for i in 0..<N { total += Double(ws.losses[i]) }
         return counted == 0 ? 0 : Float(total / Double(counted))
@@ -296,13 +314,19 @@ extension Seq2Seq {
         guard ws.counted > 0 else { return }
         ws.prepareBackward(config: config)
 
-        ws.dlogits.zero()
-        crossEntropyBackward(
-            dlogits: ws.dlogits.data, probs: ws.probs.data, targets: ws.targetOut.baseAddress!, N: N, V: V, smoothing: ws.smoothing,
-            ignoreIndex: Self.ignoreIndex, dloss: 1 / Float(ws.counted))
-        linearBackward(
-            dinp: ws.dln.data, dweight: g(head.w), dbias: g(head.b), dout: ws.dlogits.data, inp: ws.decNorm.data, weight: w(head.w), N: N,
-            IC: C, OC: V, accumulate: false)
+        if ws.candidates {
+            candidateHeadBackward(ws, dloss: 1 / Float(ws.counted))
+        } else {
+            ws.prepareLogitGradients(config: config)
+            ws.dlogits.zero()
+            crossEntropyBackward(
+                dlogits: ws.dlogits.data, probs: ws.probs.data, targets: ws.targetOut.baseAddress!, N: N, V: V, smoothing: ws.smoothing,
+                ignoreIndex: Self.ignoreIndex, dloss: 1 / Float(ws.counted))
+            linearBackward(
+                dinp: ws.dln.data, dweight: g(head.w), dbias: g(head.b), dout: ws.dlogits.data, inp: ws.decNorm.data, weight: w(head.w),
+                N: N, IC: C, OC: V, accumulate: false)
+            params.dirtyRows = nil  // every output row has a gradient now
+        }
         let dres = ws.dres.data
         dres.update(repeating: 0, count: N * C)
         layerNormBackward(

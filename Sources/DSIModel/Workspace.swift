@@ -87,6 +87,9 @@ public final class Workspace: @unchecked Sendable {
     var counted = 0
     var smoothing: Float = 0
     var dropoutUsed = false
+    /// Whether the current batch is scored over candidate sets (else over all tokens).
+    var candidates = false
+    var candidateActs: [CandidateSetActs] = []
 
     var source = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 0)
     var sourceMask = UnsafeMutableBufferPointer<Float>.allocate(capacity: 0)
@@ -143,7 +146,6 @@ public final class Workspace: @unchecked Sendable {
         let C = c.dModel
         let H = c.heads
         let F = c.ff
-        let V = c.targetVocab
         let M = B * S
         let N = B * T
         let rows = max(M, N)
@@ -170,8 +172,9 @@ public final class Workspace: @unchecked Sendable {
         decNorm = Tensor(zeros: [N, C])
         decNormMean = Tensor(zeros: [N])
         decNormRstd = Tensor(zeros: [N])
-        logits = Tensor(zeros: [N, V])
-        probs = Tensor(zeros: [N, V])
+        // (N, V) logits wait for a batch scored over the whole vocabulary.
+        logits = Tensor(zeros: [0])
+        probs = Tensor(zeros: [0])
         losses = Tensor(zeros: [N])
         branch = Tensor(zeros: [rows, C])
         // Gradient buffers wait for the first backward pass (inference never needs them).
@@ -196,11 +199,9 @@ public final class Workspace: @unchecked Sendable {
         if let b = backwardFor, b == (capB, capS, capT) { return }
         let C = c.dModel
         let F = c.ff
-        let V = c.targetVocab
         let M = capB * capS
         let N = capB * capT
         let rows = max(M, N)
-        dlogits = Tensor(zeros: [N, V])
         dbranch = Tensor(zeros: [rows, C])
         dres = Tensor(zeros: [rows, C])
         dln = Tensor(zeros: [rows, C])
@@ -211,6 +212,19 @@ public final class Workspace: @unchecked Sendable {
         dkv = Tensor(zeros: [M, 2 * C])
         dmem = Tensor(zeros: [M, C])
         backwardFor = (capB, capS, capT)
+    }
+
+    /// Allocates the (N, V) logits and probabilities (a batch scored over all tokens).
+    func prepareLogits(config c: ModelConfig) {
+        let n = capB * capT * c.targetVocab
+        if logits.count != n {
+            logits = Tensor(zeros: [capB * capT, c.targetVocab])
+            probs = Tensor(zeros: [capB * capT, c.targetVocab])
+        }
+    }
+
+    func prepareLogitGradients(config c: ModelConfig) {
+        if dlogits.count != capB * capT * c.targetVocab { dlogits = Tensor(zeros: [capB * capT, c.targetVocab]) }
     }
 
     /// The last forward pass's final decoder states (after the last layer norm), (B·T, C).

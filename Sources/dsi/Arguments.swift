@@ -8,6 +8,7 @@ extension Preset: ExpressibleByArgument {}
 extension DocIDScheme: ExpressibleByArgument {}
 extension DocIDTokens: ExpressibleByArgument {}
 extension InitMode: ExpressibleByArgument {}
+extension OutputObjective: ExpressibleByArgument {}
 extension AddMode: ExpressibleByArgument {}
 extension ConstrainedBeamSearch.Normalization: ExpressibleByArgument {}
 extension ToyTask.Kind: ExpressibleByArgument {}

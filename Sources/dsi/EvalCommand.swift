@@ -12,8 +12,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Qrels split to evaluate (dev: the train queries dsi train holds out).") var split: String = "test"
     @Option(help: "Beam size.") var beam: Int = 10
     @Option(help: "Results per query (≤ beam).") var topK: Int = 10
-    @Option(help: "Softmax at each step over all tokens (all) or only those the trie allows (allowed).") var normalization:
-        ConstrainedBeamSearch.Normalization = .all
+    @Option(help: "Softmax at each step over all tokens (all) or only those the trie allows (allowed); default: as the model was trained.")
+    var normalization: ConstrainedBeamSearch.Normalization?
     @Option(name: .customLong("run"), help: "Write a TREC run file here.") var runFile: String?
     @Option(help: "Split metrics into old and new by these documents (JSON lines with ids; default: the documents dsi add added).")
     var added: String?
@@ -24,7 +24,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try compute.apply()
         guard beam >= 1, topK >= 1, topK <= beam else { throw ValidationError("need 1 ≤ --top-k ≤ --beam") }
-        let index = try TrainedIndex.load(from: checkpoint)
+        let index = try TrainedIndex.load(from: checkpoint, for: .search)
         let c = try Corpus(directory: corpus)
         var options = Evaluation.Options()
         options.split = split

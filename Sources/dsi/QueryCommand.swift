@@ -25,7 +25,7 @@ struct QueryCommand: ParsableCommand {
             throw ValidationError("query \(i + 1) is empty: give some words to search for")
         }
         guard !texts.isEmpty else { throw ValidationError("no queries: pass them as arguments or one per line on standard input") }
-        let index = try TrainedIndex.load(from: checkpoint)
+        let index = try TrainedIndex.load(from: checkpoint, for: .search)
         for (i, q) in texts.enumerated() where index.encode(q).allSatisfy({ $0 == 1 }) {
             throw ValidationError("query \(i + 1) (\"\(q)\") has no words the index knows")
         }

@@ -27,6 +27,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Logit scale of the LSA-initialised output rows (logit = temperature x cosine).") var temperature: Float?
     @Option(help: "Times each labelled train query appears per epoch.") var queryRepeats: Int?
     @Option(help: "Random 32-token spans per document per epoch.") var spans: Int?
+    @Option(help: "Training objective: trie (softmax over the tokens the docid trie allows; cost set by the tree's fan-out) or full (over every token).")
+    var objective: OutputObjective = .trie
+    @Option(help: "Nodes with more allowed tokens than this are trained with a sampled softmax (atomic docids).") var sampledCandidates:
+        Int = 8192
     @Option(help: "Evaluate on dev and write the checkpoint every N steps.") var evalEvery: Int = 500
     @Flag(help: "Continue the checkpoint at --output (same corpus and options) with its optimizer state.") var resume = false
     @Flag(help: "Print one JSON object (progress still goes to stderr).") var json = false
@@ -42,6 +46,7 @@ struct TrainCommand: ParsableCommand {
         if let temperature, !(temperature > 0) { throw ValidationError("--temperature must be positive") }
         if let queryRepeats, queryRepeats < 0 { throw ValidationError("--query-repeats must be 0 or more") }
         if let spans, spans < 0 { throw ValidationError("--spans must be 0 or more") }
+        guard sampledCandidates >= 2 else { throw ValidationError("--sampled-candidates must be at least 2") }
         guard batchSize >= 1, evalEvery >= 1 else { throw ValidationError("--batch-size and --eval-every must be positive") }
     }
 
@@ -63,6 +68,8 @@ struct TrainCommand: ParsableCommand {
         options.learningRate = lr
         options.docidTokens = docidTokens
         options.layers = layers
+        options.objective = objective
+        options.sampledCandidates = sampledCandidates
         if let temperature { options.lsaTemperature = temperature }
         if let queryRepeats { options.queryRepeats = queryRepeats }
         if let spans { options.spansPerDocument = spans }

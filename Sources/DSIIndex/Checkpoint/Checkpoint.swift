@@ -14,8 +14,10 @@ public enum Checkpoint {
     /// The format version this swift-dsi writes. History (see `CheckpointMigration`):
     /// 1: the first format (its config.json may lack `docidTokens`, which then means
     /// digit tokens); 2: the loader checks the index's invariants, and every options field
-    /// decodes with a default.
-    public static let version = 2
+    /// decodes with a default; 3: `objective` (the trie objective is the default since
+    /// then; a version 1-2 config without it was trained over all tokens: `full`), and
+    /// `optimizer.safetensors` is optional (needed only to train on: `--resume`, `dsi add`).
+    public static let version = 3
     /// The versions this swift-dsi reads (older ones through `CheckpointMigration`).
     public static let readableVersions = 1...version
 
@@ -141,8 +143,9 @@ public enum Checkpoint {
     }
 
     /// Reads and verifies a checkpoint: the manifest's format and version, and every
-    /// listed file's size and SHA-256. Returns the manifest and the files' contents.
-    public static func read(from directory: String) throws(Checkpoint.Error) -> (Manifest, [String: Data]) {
+    /// listed file's size and SHA-256. Returns the manifest and the files' contents;
+    /// with `only`, just those of the listed files that are named there.
+    public static func read(from directory: String, only: Set<String>? = nil) throws(Checkpoint.Error) -> (Manifest, [String: Data]) {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
@@ -174,7 +177,7 @@ public enum Checkpoint {
             )
         }
         var files: [String: Data] = [:]
-        for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) {
+        for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) where only?.contains(name) ?? true {
             let p = (directory as NSString).appendingPathComponent(name)
             guard let data = fm.contents(atPath: p) else { throw Error(path: p, message: "listed in manifest.json but missing") }
             guard data.count == entry.bytes else {
@@ -187,5 +190,20 @@ public enum Checkpoint {
             files[name] = data
         }
         return (manifest, files)
+    }
+
+    /// Verifies one listed file's size and SHA-256 by reading it in chunks (for a file
+    /// that is then mapped rather than read whole).
+    public static func verify(_ name: String, in directory: String, manifest: Manifest) throws(Checkpoint.Error) {
+        let p = (directory as NSString).appendingPathComponent(name)
+        guard let entry = manifest.files[name] else { throw Error(path: p, message: "missing from the checkpoint's manifest") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? nil
+        guard let size else { throw Error(path: p, message: "listed in manifest.json but missing") }
+        guard size == entry.bytes else {
+            throw Error(path: p, message: "\(size) bytes, manifest.json says \(entry.bytes): the file is truncated or was changed")
+        }
+        guard SHA256Digest.hex(file: p) == entry.sha256 else {
+            throw Error(path: p, message: "checksum mismatch: the file is corrupt or was changed after the checkpoint was written")
+        }
     }
 }

@@ -22,6 +22,10 @@ extension TrainedIndex {
 
     /// Writes the checkpoint directory atomically (see `Checkpoint.write`).
     public func save(to directory: String, corpusDirectory: String, counts: [String: Int]) throws {
+        if searchOnly {
+            throw Checkpoint.Error(
+                path: directory, message: "this index was loaded for search only (no optimizer state, replay memory or LSA); load it whole to save it")
+        }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let config = ConfigFile(
@@ -58,8 +62,15 @@ extension TrainedIndex {
     /// Loads and verifies a checkpoint directory: checksums (`Checkpoint.read`), the
     /// format version (older ones migrated), then the invariants the index relies on
     /// (`checkInvariants`); a checkpoint that breaks one is refused, naming the file.
-    public static func load(from directory: String) throws -> TrainedIndex {
-        let (manifest, files) = try Checkpoint.read(from: directory)
+    ///
+    /// `.search` loads only what search needs: the weights (mapped from
+    /// model.safetensors, checked once), the tokenizer, the docids and their trie, the
+    /// titles. The optimizer moments, the replay memory and the LSA vectors are neither
+    /// read nor hashed, and no gradient buffer is allocated. `.training` (`--resume`,
+    /// `dsi add`) loads everything and needs optimizer.safetensors.
+    public static func load(from directory: String, for purpose: LoadPurpose = .training) throws -> TrainedIndex {
+        let searchFiles: Set<String> = ["config.json", "tokenizer.json", "docids.tsv", "titles.tsv", "state.json"]
+        let (manifest, files) = try Checkpoint.read(from: directory, only: purpose == .search ? searchFiles : nil)
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         func need(_ name: String) throws -> Data {
             guard let d = files[name] else { throw Checkpoint.Error(path: path(name), message: "missing from the checkpoint's manifest") }
@@ -85,8 +96,23 @@ extension TrainedIndex {
                 message: "\(tokenizer.count) tokens; config.json's model has a source vocabulary of \(config.model.sourceVocab)")
         }
         let model = try Seq2Seq(config: config.model)
-        try model.loadSafetensors(try need("model.safetensors"), path: path("model.safetensors"))
-        let optimizer = try model.loadOptimizer(try need("optimizer.safetensors"), path: path("optimizer.safetensors"))
+        let optimizer: AdamW
+        switch purpose {
+        case .search:
+            try Checkpoint.verify("model.safetensors", in: directory, manifest: manifest)
+            try model.mapSafetensors(path: path("model.safetensors"))
+            optimizer = AdamW(weightDecay: config.training.weightDecay)
+        case .training:
+            try model.loadSafetensors(try need("model.safetensors"), path: path("model.safetensors"))
+            guard let opt = files["optimizer.safetensors"] else {
+                throw Checkpoint.Error(
+                    path: path("optimizer.safetensors"),
+                    message:
+                        "this checkpoint has no optimizer state, which training on it (--resume, dsi add) needs; search works without it (dsi query, dsi eval)"
+                )
+            }
+            optimizer = try model.loadOptimizer(opt, path: path("optimizer.safetensors"))
+        }
         let state: StateFile
         do { state = try JSONDecoder().decode(StateFile.self, from: try need("state.json")) } catch let e as Checkpoint.Error {
             throw e
@@ -143,7 +169,8 @@ extension TrainedIndex {
         return TrainedIndex(
             options: config.training, tokenizer: tokenizer, docids: docids, titles: titles, model: model, optimizer: optimizer,
             step: state.step, trainingSeconds: state.trainingSeconds, corpusFingerprint: manifest.corpusFingerprint ?? "",
-            lsa: lsa, memory: memory, generations: generations.isEmpty ? nil : generations, vocabulary: vocabulary)
+            lsa: lsa, memory: memory, generations: generations.isEmpty ? nil : generations, vocabulary: vocabulary,
+            searchOnly: purpose == .search)
     }
 
     /// Docids are unique, prefix-free (no docid is the beginning of another, so every

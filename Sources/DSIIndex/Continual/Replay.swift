@@ -19,6 +19,9 @@ extension ContinualIndexer {
         let loop = TrainingLoop(
             model: model, optimizer: optimizer, step: 0, schedule: schedule, labelSmoothing: opts.labelSmoothing,
             dropoutSeed: options.seed &+ 0xD1)
+        if opts.objective == .trie {
+            loop.candidates = TrieCandidates(trie: DocIDTrie(vocabulary), maxCandidates: opts.sampledCandidates, seed: options.seed &+ 0xD1)
+        }
         log("replay: \(total) steps (\(newPerEpoch) new and \(oldPerEpoch) replayed examples per epoch), peak lr \(schedule.peak)")
         var batches: [Seq2SeqBatch] = []
         var epoch = 0

@@ -1,25 +1,38 @@
 /// The prefix trie of all docids (as decoder tokens), with an end marker (EOS), after
 /// GENRE's trie: `allowedNext(prefix)` gives the tokens that may follow; an unknown
-/// prefix gives nothing. Nodes live in flat arrays (children as sorted (token, node)
-/// pairs), so a trie of many docids stays compact.
+/// prefix gives nothing.
+///
+/// Nodes are numbers; each node's children are two parallel arrays sorted by token
+/// (tokens, child nodes), found by binary search. Building from a vocabulary sorts the
+/// docids first and inserts them in that order, so every new child is appended at the
+/// end of its parent's arrays: O(N log N) for N docids (inserting in corpus order into
+/// sorted arrays was quadratic for atomic docids, whose root has N children). A later
+/// `insert` (continual indexing) costs a binary search and one array insertion per token.
 public struct DocIDTrie: Sendable {
-    private var children: [[(token: Int32, node: Int32)]] = [[]]
+    private var childTokens: [[Int32]] = [[]]
+    private var childNodes: [[Int32]] = [[]]
     /// Document index per node whose path is a complete docid (followed by EOS).
     private var terminal: [Int32] = [-1]
 
     public init() {}
 
     public init(_ v: TargetVocabulary) {
-        for (i, t) in v.tokens.enumerated() { insert(t, document: i) }
+        let order = v.tokens.indices.sorted { a, b in
+            let x = v.tokens[a]
+            let y = v.tokens[b]
+            return x.lexicographicallyPrecedes(y) || (x == y && a < b)
+        }
+        for i in order { insert(v.tokens[i], document: i) }
     }
 
-    public var nodeCount: Int { children.count }
+    public var nodeCount: Int { terminal.count }
 
-    /// Heap bytes held: each node's child array (a 32-byte header plus 8 bytes per
-    /// child, as Swift lays out arrays) and its terminal entry, plus the outer arrays.
+    /// Heap bytes held: each non-empty child array (a 32-byte header plus 4 bytes per
+    /// element, twice), the outer arrays (8 bytes per node each) and the terminal entries.
     public var memoryBytes: Int {
-        var bytes = children.capacity * 8 + terminal.capacity * 4
-        for c in children where c.capacity > 0 { bytes += 32 + c.capacity * 8 }
+        var bytes = childTokens.capacity * 8 + childNodes.capacity * 8 + terminal.capacity * 4
+        for c in childTokens where c.capacity > 0 { bytes += 32 + c.capacity * 4 }
+        for c in childNodes where c.capacity > 0 { bytes += 32 + c.capacity * 4 }
         return bytes
     }
 
@@ -29,14 +42,21 @@ public struct DocIDTrie: Sendable {
     public mutating func insert(_ tokens: some Collection<Int32>, document: Int) -> Bool {
         var node = 0
         for t in tokens {
-            if let next = child(node, t) {
-                node = next
+            let (found, pos) = search(node, t)
+            if found {
+                node = Int(childNodes[node][pos])
             } else {
-                let new = Int32(children.count)
-                children.append([])
+                let new = Int32(terminal.count)
+                childTokens.append([])
+                childNodes.append([])
                 terminal.append(-1)
-                let pos = children[node].firstIndex { $0.token > t } ?? children[node].count
-                children[node].insert((t, new), at: pos)
+                if pos == childTokens[node].count {
+                    childTokens[node].append(t)
+                    childNodes[node].append(new)
+                } else {
+                    childTokens[node].insert(t, at: pos)
+                    childNodes[node].insert(new, at: pos)
+                }
                 node = Int(new)
             }
         }
@@ -45,9 +65,23 @@ public struct DocIDTrie: Sendable {
         return true
     }
 
+    /// Binary search of `t` among `node`'s children: (found, index or insertion point).
+    @inline(__always) func search(_ node: Int, _ t: Int32) -> (Bool, Int) {
+        let ts = childTokens[node]
+        // Appending in sorted order is the common case when building.
+        if let last = ts.last, last < t { return (false, ts.count) }
+        var lo = 0
+        var hi = ts.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if ts[mid] < t { lo = mid + 1 } else { hi = mid }
+        }
+        return (lo < ts.count && ts[lo] == t, lo)
+    }
+
     @inline(__always) func child(_ node: Int, _ t: Int32) -> Int? {
-        for c in children[node] where c.token == t { return Int(c.node) }
-        return nil
+        let (found, pos) = search(node, t)
+        return found ? Int(childNodes[node][pos]) : nil
     }
 
     /// The node reached by `prefix`, or nil when no docid starts with it.
@@ -66,9 +100,16 @@ public struct DocIDTrie: Sendable {
         return allowed(at: n)
     }
 
+    /// Tokens allowed at `node`, in increasing order (EOS first where a docid ends there).
     public func allowed(at node: Int) -> [Int32] {
-        (terminal[node] >= 0 ? [TargetVocabulary.eos] : []) + children[node].map(\.token)
+        terminal[node] >= 0 ? [TargetVocabulary.eos] + childTokens[node] : childTokens[node]
     }
+
+    /// The children's tokens of `node`, sorted (without EOS; no copy).
+    public func childTokens(at node: Int) -> [Int32] { childTokens[node] }
+
+    /// Whether a docid ends at `node` (EOS is allowed there).
+    public func isTerminal(_ node: Int) -> Bool { terminal[node] >= 0 }
 
     /// The next node after `token` from `node` (nil for EOS or an unknown token).
     public func step(_ node: Int, _ token: Int32) -> Int? { child(node, token) }

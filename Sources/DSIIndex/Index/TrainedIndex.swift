@@ -26,12 +26,16 @@ public final class TrainedIndex: @unchecked Sendable {
     public let memory: ReplayMemory
     /// Which documents arrived when (generation 0: `dsi train`).
     public let generations: [Generation]
+    /// Loaded with `LoadPurpose.search`: no optimizer state, replay memory or LSA; cannot be saved.
+    public let searchOnly: Bool
 
     public init(
         options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, titles: [String], model: Seq2Seq, optimizer: AdamW,
         step: Int, trainingSeconds: Double, corpusFingerprint: String,
-        lsa: LSA? = nil, memory: ReplayMemory = ReplayMemory(), generations: [Generation]? = nil, vocabulary: TargetVocabulary? = nil
+        lsa: LSA? = nil, memory: ReplayMemory = ReplayMemory(), generations: [Generation]? = nil, vocabulary: TargetVocabulary? = nil,
+        searchOnly: Bool = false
     ) {
+        self.searchOnly = searchOnly
         precondition(titles.count == docids.corpusIDs.count, "one title per document")
         precondition(lsa.map { $0.documentVectors.shape[0] == titles.count } ?? true, "one LSA vector per document")
         self.options = options
@@ -54,9 +58,11 @@ public final class TrainedIndex: @unchecked Sendable {
     /// Source tokens of a query or view, cut to the model's source length.
     public func encode(_ text: String) -> [Int32] { Array(tokenizer.encode(text).prefix(model.config.sourceLength)) }
 
-    /// Ranked documents (corpus positions) for each query text.
+    /// Ranked documents (corpus positions) for each query text. The softmax of each step
+    /// is normalised as the model was trained (`OutputObjective.searchNormalization`)
+    /// unless `normalization` says otherwise.
     public func search(
-        _ queries: [String], beam: Int = 10, topK: Int = 10, batch: Int = 32, normalization: ConstrainedBeamSearch.Normalization = .all
+        _ queries: [String], beam: Int = 10, topK: Int = 10, batch: Int = 32, normalization: ConstrainedBeamSearch.Normalization? = nil
     ) throws -> [[ConstrainedBeamSearch.Hit]] {
         try search(tokens: queries.map(encode), beam: beam, topK: topK, batch: batch, normalization: normalization)
     }
@@ -65,9 +71,10 @@ public final class TrainedIndex: @unchecked Sendable {
     /// an empty one searches for the unknown token).
     public func search(
         tokens queries: [[Int32]], beam: Int = 10, topK: Int = 10, batch: Int = 32,
-        normalization: ConstrainedBeamSearch.Normalization = .all
+        normalization: ConstrainedBeamSearch.Normalization? = nil
     ) throws -> [[ConstrainedBeamSearch.Hit]] {
-        let searcher = ConstrainedBeamSearch(model: model, trie: trie, beam: beam, topK: min(topK, beam), normalization: normalization)
+        let searcher = ConstrainedBeamSearch(
+            model: model, trie: trie, beam: beam, topK: min(topK, beam), normalization: normalization ?? options.objective.searchNormalization)
         var out: [[ConstrainedBeamSearch.Hit]] = []
         var i = 0
         while i < queries.count {
@@ -77,4 +84,12 @@ public final class TrainedIndex: @unchecked Sendable {
         }
         return out
     }
+}
+
+/// What a checkpoint is loaded for (`TrainedIndex.load`).
+public enum LoadPurpose: Sendable {
+    /// Answering queries: weights (mapped), tokenizer, docids, trie, titles.
+    case search
+    /// Training on (`--resume`, `dsi add`): everything, including the optimizer state.
+    case training
 }

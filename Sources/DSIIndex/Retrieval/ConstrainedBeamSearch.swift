@@ -63,29 +63,42 @@ public struct ConstrainedBeamSearch {
         var scores = [[Float]](repeating: [0], count: Q)
         var finished = [[Hit]](repeating: [], count: Q)
         var tokens = [Int32](repeating: TargetVocabulary.bos, count: Q)
+        let scorer = AllowedScorer(model: model, rows: Q * beam, keep: beam + 1)
         while state.steps < model.config.targetLength {
             let g = state.group
-            let logits = model.decodeStep(state, tokens: tokens)
+            // Per live row: (log-probability of the next token, token) for the tokens it
+            // may emit (with `.allowed`, only its best beam + 1, which is all that can
+            // survive: at most one of them is EOS).
+            var rowCands = [[(logp: Float, token: Int32)]](repeating: [], count: Q * g)
+            switch normalization {
+            case .all:
+                let logits = model.decodeStep(state, tokens: tokens)
+                for q in 0..<Q {
+                    for b in 0..<nodes[q].count where nodes[q][b] >= 0 {
+                        let row = logits.baseAddress! + (q * g + b) * V
+                        var mx = -Float.infinity
+                        var sum: Float = 0
+                        for j in 0..<V { mx = max(mx, row[j]) }
+                        for j in 0..<V { sum += expf(row[j] - mx) }
+                        let lse = mx + logf(sum)
+                        rowCands[q * g + b] = trie.allowed(at: nodes[q][b]).filter { Int($0) < V }.map { (row[Int($0)] - lse, $0) }
+                    }
+                }
+            case .allowed:
+                let states = model.decodeStates(state, tokens: tokens)
+                var rowsByNode: [Int: [Int]] = [:]
+                for q in 0..<Q { for b in 0..<nodes[q].count where nodes[q][b] >= 0 { rowsByNode[nodes[q][b], default: []].append(q * g + b) } }
+                for node in rowsByNode.keys.sorted() {
+                    let rows = rowsByNode[node]!
+                    let out = scorer.score(states: states.baseAddress!, rows: rows, node: node, trie: trie)
+                    for (i, r) in rows.enumerated() { rowCands[r] = out[i] }
+                }
+            }
             var live = [[(score: Float, beam: Int, token: Int32)]](repeating: [], count: Q)
             for q in 0..<Q {
                 var cands: [(score: Float, beam: Int, token: Int32)] = []
                 for b in 0..<nodes[q].count where nodes[q][b] >= 0 {
-                    let row = logits.baseAddress! + (q * g + b) * V
-                    let allowed = trie.allowed(at: nodes[q][b])
-                    var mx = -Float.infinity
-                    var sum: Float = 0
-                    switch normalization {
-                    case .all:
-                        for j in 0..<V { mx = max(mx, row[j]) }
-                        for j in 0..<V { sum += expf(row[j] - mx) }
-                    case .allowed:
-                        for t in allowed where Int(t) < V { mx = max(mx, row[Int(t)]) }
-                        for t in allowed where Int(t) < V { sum += expf(row[Int(t)] - mx) }
-                    }
-                    let lse = mx + logf(sum)
-                    for t in allowed where Int(t) < V {
-                        cands.append((scores[q][b] + row[Int(t)] - lse, b, t))
-                    }
+                    for c in rowCands[q * g + b] { cands.append((scores[q][b] + c.logp, b, c.token)) }
                 }
                 cands.sort { $0.score != $1.score ? $0.score > $1.score : ($0.beam != $1.beam ? $0.beam < $1.beam : $0.token < $1.token) }
                 for c in cands {
@@ -132,5 +145,84 @@ public struct ConstrainedBeamSearch {
             tokens = next
         }
         return finished
+    }
+}
+
+/// Scores the tokens a trie node allows for the decoder states of the rows at that node,
+/// normalised over those tokens only (the hierarchical softmax the tree implies), and
+/// keeps each row's best `keep`. The output rows are read through `Seq2Seq.headLogits`:
+/// in place when the node's children are consecutive tokens (atomic docids), else
+/// gathered; in blocks of `block` tokens with a running log-sum-exp, so a node with a
+/// million children (atomic docids at the root) is an exact scan in bounded memory.
+final class AllowedScorer {
+    let model: Seq2Seq
+    let keep: Int
+    let block = 4096
+    let x: Tensor  // (rows, C)
+    let out: Tensor  // (rows, block)
+    let gathered: Tensor  // (block, C)
+
+    init(model: Seq2Seq, rows: Int, keep: Int) {
+        self.model = model
+        self.keep = keep
+        let C = model.config.dModel
+        x = Tensor(uninitialized: [rows, C])
+        out = Tensor(uninitialized: [rows, block])
+        gathered = Tensor(uninitialized: [block, C])
+    }
+
+    /// For each of `rows` (rows of `states`, at trie node `node`): its best `keep`
+    /// (log-probability, token), best first, ties to the smaller token.
+    func score(states: UnsafePointer<Float>, rows: [Int], node: Int, trie: DocIDTrie) -> [[(logp: Float, token: Int32)]] {
+        let C = model.config.dModel
+        let children = trie.childTokens(at: node)
+        if children.isEmpty { return rows.map { _ in trie.isTerminal(node) ? [(Float(0), TargetVocabulary.eos)] : [] } }
+        let tokens = trie.isTerminal(node) ? [TargetVocabulary.eos] + children : children
+        let R = rows.count
+        for (i, r) in rows.enumerated() { (x.data + i * C).update(from: states + r * C, count: C) }
+        var mx = [Float](repeating: -.infinity, count: R)
+        var sum = [Float](repeating: 0, count: R)
+        var top = [[(logp: Float, token: Int32)]](repeating: [], count: R)
+        var start = 0
+        while start < tokens.count {
+            let end = min(tokens.count, start + block)
+            let K = end - start
+            if tokens[end - 1] - tokens[start] == Int32(K - 1) {
+                model.headLogits(states: x.data, ld: C, rows: R, first: Int(tokens[start]), count: K, out: out.data)
+            } else {
+                tokens.withUnsafeBufferPointer { tb in
+                    model.headLogits(
+                        states: x.data, ld: C, rows: R, tokens: UnsafeBufferPointer(rebasing: tb[start..<end]), scratch: gathered.data,
+                        out: out.data)
+                }
+            }
+            for i in 0..<R {
+                let z = out.data + i * K
+                var bm = -Float.infinity
+                for k in 0..<K { bm = max(bm, z[k]) }
+                if bm > mx[i] {
+                    sum[i] *= expf(mx[i] - bm)
+                    mx[i] = bm
+                }
+                var s: Float = 0
+                let m = mx[i]
+                for k in 0..<K { s += expf(z[k] - m) }
+                sum[i] += s
+                for k in 0..<K {
+                    let v = z[k]
+                    if top[i].count == keep, v <= top[i][keep - 1].logp { continue }
+                    var pos = top[i].count
+                    while pos > 0, top[i][pos - 1].logp < v { pos -= 1 }
+                    top[i].insert((v, tokens[start + k]), at: pos)
+                    if top[i].count > keep { top[i].removeLast() }
+                }
+            }
+            start = end
+        }
+        for i in 0..<R {
+            let lse = mx[i] + logf(sum[i])
+            for j in top[i].indices { top[i][j].logp -= lse }
+        }
+        return top
     }
 }

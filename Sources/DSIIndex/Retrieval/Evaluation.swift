@@ -7,7 +7,7 @@ public enum Evaluation {
         public var split = "test"
         public var beam = 10
         public var topK = 10
-        public var normalization: ConstrainedBeamSearch.Normalization = .all
+        public var normalization: ConstrainedBeamSearch.Normalization? = nil
         /// Every document's title as a query for itself (self-retrieval), instead of a split.
         public var titles = false
         /// Ids of the documents counted as "new" (default, for a grown index: those `dsi add` added).

@@ -163,6 +163,9 @@ public final class Trainer {
         let loop = TrainingLoop(
             model: index.model, optimizer: index.optimizer, step: index.step, schedule: schedule, labelSmoothing: options.labelSmoothing,
             dropoutSeed: options.seed &+ 0xD0)
+        if options.objective == .trie {
+            loop.candidates = TrieCandidates(trie: index.trie, maxCandidates: options.sampledCandidates, seed: options.seed)
+        }
         let clock = ContinuousClock()
         let start = clock.now
         let secondsBefore = index.trainingSeconds

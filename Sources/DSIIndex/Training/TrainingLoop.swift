@@ -29,6 +29,8 @@ public final class TrainingLoop {
     public let labelSmoothing: Float
     public let dropoutSeed: UInt64
     public var clipNorm: Float = 1
+    /// Candidate sets for the trie objective (nil: softmax over the whole vocabulary).
+    public var candidates: TrieCandidates?
     /// Completed steps and the optimizer state after them.
     public private(set) var step: Int
     public private(set) var optimizer: AdamW
@@ -48,7 +50,8 @@ public final class TrainingLoop {
     /// log, evaluate and write checkpoints).
     public func run(done: () -> Bool, progress: () -> Double, batch: (Int) -> Seq2SeqBatch, after: (StepResult) throws -> Void) throws {
         while !done() {
-            let b = batch(step)
+            var b = batch(step)
+            if let candidates { b.candidates = candidates.candidates(for: b, step: step) }
             var rng = SeededRNG(seed: dropoutSeed &+ UInt64(step) &* 0x9E37_79B9_7F4A_7C15)
             let result: StepResult
             do {

@@ -35,13 +35,20 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var leafSize = 100
     /// Output-row scale of the LSA initialisation (logit temperature).
     public var lsaTemperature: Float = 8
+    /// What each docid position's softmax is taken over in training (and so how beam
+    /// search normalises). Checkpoints written before this option existed were trained
+    /// with `full`; `CheckpointMigration` writes that in.
+    public var objective: OutputObjective = .trie
+    /// Nodes with more allowed tokens than this are scored by a sampled softmax in
+    /// training (atomic docids at the root).
+    public var sampledCandidates = 8192
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case preset, docids, docidTokens, layers, initMode, seed, batchSize, learningRate, warmupFraction, labelSmoothing, dropout,
             weightDecay, sourceLength, viewLength, spansPerDocument, queryRepeats, keyTerms, devFraction, vocabSize, lsaDimensions,
-            branching, leafSize, lsaTemperature
+            branching, leafSize, lsaTemperature, objective, sampledCandidates
     }
 
     /// Decodes config.json's options; a field a checkpoint does not have (written before
@@ -73,6 +80,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         branching = try c.decodeIfPresent(Int.self, forKey: .branching) ?? branching
         leafSize = try c.decodeIfPresent(Int.self, forKey: .leafSize) ?? leafSize
         lsaTemperature = try c.decodeIfPresent(Float.self, forKey: .lsaTemperature) ?? lsaTemperature
+        objective = try c.decodeIfPresent(OutputObjective.self, forKey: .objective) ?? objective
+        sampledCandidates = try c.decodeIfPresent(Int.self, forKey: .sampledCandidates) ?? sampledCandidates
     }
 
     public var effectiveLearningRate: Float { learningRate ?? preset.learningRate }

@@ -1,0 +1,68 @@
+import DSITensor
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A whole file mapped into memory, private and copy-on-write (writes never reach the
+/// file), unmapped when the last reference goes. Pages are read from the page cache as
+/// they are touched, so a search that reads a few rows of a large output head keeps only
+/// those pages resident.
+public final class MappedFile: @unchecked Sendable {
+    public let base: UnsafeMutableRawPointer
+    public let size: Int
+
+    public init(path: String) throws(Safetensors.FormatError) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw Safetensors.FormatError(path: path, message: "cannot open (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size > 0 else { throw Safetensors.FormatError(path: path, message: "cannot read its size, or empty") }
+        size = Int(st.st_size)
+        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw Safetensors.FormatError(path: path, message: "cannot map (\(String(cString: strerror(errno))))")
+        }
+        base = p
+    }
+
+    deinit { munmap(base, size) }
+
+    public var data: Data { Data(bytesNoCopy: base, count: size, deallocator: .none) }
+}
+
+extension Seq2Seq {
+    /// Uses the weights of a safetensors file in place: the file is mapped and, when its
+    /// tensors lie in the arena's order with the arena's offsets (every file this
+    /// swift-dsi writes for a model whose entries need no padding), the arena's values
+    /// become a view of the mapping. Otherwise the tensors are copied in as
+    /// `loadSafetensors` does. Returns whether the weights are mapped.
+    @discardableResult
+    public func mapSafetensors(path: String) throws(Safetensors.FormatError) -> Bool {
+        let file = try MappedFile(path: path)
+        let data = file.data
+        let (entries, _, start) = try Safetensors.header(data, path: path)
+        let names = Set(params.entries.map(\.name))
+        if let extra = entries.keys.first(where: { !names.contains($0) }) {
+            throw Safetensors.FormatError(path: path, message: "tensor \"\(extra)\" is not one the model has")
+        }
+        var inPlace = params.isPacked && start % 16 == 0
+        for e in params.entries {
+            guard let f = entries[e.name] else { throw Safetensors.FormatError(path: path, message: "tensor \"\(e.name)\" is missing") }
+            guard f.shape == e.shape else {
+                throw Safetensors.FormatError(path: path, message: "tensor \"\(e.name)\" has shape \(f.shape), the model expects \(e.shape)")
+            }
+            if f.range != (e.offset * 4)..<((e.offset + e.count) * 4) { inPlace = false }
+        }
+        let used = params.entries.last.map { $0.offset + $0.count } ?? 0
+        guard inPlace, start + used * 4 <= file.size else {
+            try loadSafetensors(data, path: path)
+            return false
+        }
+        let floats = (file.base + start).bindMemory(to: Float.self, capacity: used)
+        params.adopt(values: Tensor(viewing: floats, shape: [used], owner: file))
+        return true
+    }
+}
