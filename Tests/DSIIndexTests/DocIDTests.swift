@@ -147,3 +147,88 @@ struct DocIDTests {
         }
     }
 }
+
+/// The trie as it was before the scale work (children inserted in corpus order into
+/// sorted arrays, found by a linear scan): the reference the new one must equal.
+struct ReferenceTrie {
+    var children: [[(token: Int32, node: Int)]] = [[]]
+    var terminal: [Int] = [-1]
+
+    mutating func insert(_ tokens: [Int32], document: Int) {
+        var node = 0
+        for t in tokens {
+            if let c = children[node].first(where: { $0.token == t }) {
+                node = c.node
+            } else {
+                children.append([])
+                terminal.append(-1)
+                let pos = children[node].firstIndex { $0.token > t } ?? children[node].count
+                children[node].insert((t, children.count - 1), at: pos)
+                node = children.count - 1
+            }
+        }
+        terminal[node] = document
+    }
+
+    func allowedNext(_ prefix: [Int32]) -> [Int32]? {
+        var n = 0
+        for t in prefix {
+            guard let c = children[n].first(where: { $0.token == t }) else { return nil }
+            n = c.node
+        }
+        return (terminal[n] >= 0 ? [TargetVocabulary.eos] : []) + children[n].map(\.token)
+    }
+
+    func document(_ docid: [Int32]) -> Int? {
+        var n = 0
+        for t in docid {
+            guard let c = children[n].first(where: { $0.token == t }) else { return nil }
+            n = c.node
+        }
+        return terminal[n] >= 0 ? terminal[n] : nil
+    }
+}
+
+@Suite("docid trie")
+struct TrieTests {
+    @Test("the trie built in sorted order equals the reference on random docids, for every prefix", arguments: [1, 2, 3])
+    func equalsReference(seed: UInt64) {
+        var rng = SeededRNG(seed: seed)
+        var docids: [[Int32]] = []
+        var seen = Set<[Int32]>()
+        // Fixed-length docids over a small alphabet (prefix-free), in random order.
+        while docids.count < 400 {
+            let d = (0..<4).map { _ in Int32(3 + rng.int(below: 7)) }
+            if seen.insert(d).inserted { docids.append(d) }
+        }
+        var reference = ReferenceTrie()
+        for (i, d) in docids.enumerated() { reference.insert(d, document: i) }
+        var trie = DocIDTrie()
+        for i in docids.indices.sorted(by: { docids[$0].lexicographicallyPrecedes(docids[$1]) }) { trie.insert(docids[i], document: i) }
+        var prefixes = Set<[Int32]>([[]])
+        for d in docids { for k in 1...d.count { prefixes.insert(Array(d.prefix(k))) } }
+        for _ in 0..<200 { prefixes.insert((0..<rng.int(below: 5)).map { _ in Int32(2 + rng.int(below: 9)) }) }
+        for p in prefixes {
+            #expect(trie.allowedNext(p) == (reference.allowedNext(p) ?? []), "prefix \(p)")
+        }
+        for (i, d) in docids.enumerated() {
+            #expect(trie.document(at: trie.node(for: d)!) == i && reference.document(d) == i)
+        }
+        // Inserting one more docid later (continual indexing) keeps the order.
+        let extra: [Int32] = [9, 9, 9, 10]
+        trie.insert(extra, document: docids.count)
+        reference.insert(extra, document: docids.count)
+        #expect(trie.allowedNext([9, 9, 9]) == reference.allowedNext([9, 9, 9]))
+        let again = trie.insert(extra, document: 0)
+        #expect(!again, "a docid already present is refused")
+    }
+
+    @Test("the trie of 200,000 atomic docids (one node with 200,000 children) builds by appending")
+    func atomicBuild() {
+        let ids = (0..<200_000).map { "d\($0)" }
+        let v = TargetVocabulary(DocIDAssigner.atomic(ids))
+        let trie = DocIDTrie(v)
+        #expect(trie.childTokens(at: 0).count == 200_000)
+        #expect(trie.document(at: trie.node(for: [Int32(3 + 123_456)])!) == 123_456)
+    }
+}

@@ -96,6 +96,7 @@ struct SearchTests {
     static func vocabulary(_ kind: String) -> TargetVocabulary {
         let ids = ["5", "12", "17", "123", "130", "2", "29", "290", "31", "8", "88", "801"]
         if kind == "naive" { return TargetVocabulary(DocIDAssigner.naive(ids, seed: 0)) }
+        if kind == "atomic" { return TargetVocabulary(DocIDAssigner.atomic(ids)) }
         var rng = SeededRNG(seed: 5)
         let v = Tensor(zeros: [ids.count, 4])
         for i in 0..<v.count { v[i] = rng.normal() }
@@ -103,8 +104,9 @@ struct SearchTests {
     }
 
     @Test(
-        "with a beam as large as the docid set, beam search returns the exhaustive top k with equal scores", arguments: ["naive", "nodes"])
-    func exhaustive(kind: String) throws {
+        "with a beam as large as the docid set, beam search returns the exhaustive top k with equal scores",
+        arguments: ["naive", "nodes", "atomic"], [ConstrainedBeamSearch.Normalization.all, .allowed])
+    func exhaustive(kind: String, normalization: ConstrainedBeamSearch.Normalization) throws {
         let a = Self.vocabulary(kind)
         let ids = a.tokens
         let config = ModelConfig(
@@ -118,7 +120,9 @@ struct SearchTests {
         }
         let trie = DocIDTrie(a)
         let sources: [[Int32]] = [[5, 6, 7], [11, 3, 9, 2, 4], [8]]
-        let hits = try ConstrainedBeamSearch(model: model, trie: trie, beam: ids.count, topK: 5).search(sources)
+        var searcher = ConstrainedBeamSearch(model: model, trie: trie, beam: ids.count, topK: 5, normalization: normalization)
+        searcher.scanBlock = 5  // several blocks per node: the running log-sum-exp and top-k across blocks
+        let hits = try searcher.search(sources)
         for (q, src) in sources.enumerated() {
             // Exhaustive: the log-probability of every docid under teacher forcing.
             let T = config.targetLength
@@ -144,7 +148,12 @@ struct SearchTests {
             for d in 0..<n {
                 var s: Float = 0
                 for t in 0..<T where tout[d * T + t] != Seq2Seq.ignoreIndex {
-                    let row = Array(logits[((d * T + t) * V)..<((d * T + t + 1) * V)])
+                    var row = Array(logits[((d * T + t) * V)..<((d * T + t + 1) * V)])
+                    if normalization == .allowed {
+                        // Only the tokens the trie allows after the prefix compete.
+                        let allowed = Set(trie.allowedNext(a.target(d).prefix(t)).map(Int.init))
+                        for j in row.indices where !allowed.contains(j) { row[j] = -.infinity }
+                    }
                     let mx = row.max()!
                     let lse = mx + log(row.reduce(0) { $0 + exp($1 - mx) })
                     s += row[Int(tout[d * T + t])] - lse
@@ -245,5 +254,64 @@ struct TrainingTests {
         for hits in try back.search(qs) {
             #expect(hits.count == 10 && Set(hits.map(\.document)).count == 10)
         }
+    }
+}
+
+@Suite("search-only load")
+struct LeanLoadTests {
+    @Test("a checkpoint loaded for search answers exactly as one loaded whole, without training state", arguments: [DocIDScheme.semantic, .atomic])
+    func sameAnswers(scheme: DocIDScheme) throws {
+        let c = try Corpus(directory: try syntheticCorpus())
+        let t = try Trainer(corpus: c, options: testOptions(scheme))
+        let index = try t.makeIndex(corpusFingerprint: "f")
+        let out = tempPath("lean")
+        _ = try t.train(index, budget: .steps(4), output: out, evalEvery: 100)
+        let whole = try TrainedIndex.load(from: out)
+        let lean = try TrainedIndex.load(from: out, for: .search)
+        let qs = ["what is a comet", "cedar facts", "", "orbit of planets and moons"]
+        #expect(try lean.search(qs, beam: 8, topK: 5) == whole.search(qs, beam: 8, topK: 5))
+        let same = lean.model.params.entries.allSatisfy { e in
+            lean.model.params.tensor(e.name).toArray() == whole.model.params.tensor(e.name).toArray()
+        }
+        #expect(same, "the mapped weights differ from the read ones")
+        #expect(!lean.model.params.holdsTrainingState && lean.searchOnly && lean.lsa == nil && lean.memory.views.isEmpty)
+        #expect(throws: Checkpoint.Error.self) { try lean.save(to: tempPath("lean-save"), corpusDirectory: "", counts: [:]) }
+    }
+
+    @Test("a checkpoint without optimizer state searches, and training on it is refused naming the file")
+    func withoutOptimizer() throws {
+        let c = try Corpus(directory: try syntheticCorpus())
+        let t = try Trainer(corpus: c, options: testOptions())
+        let index = try t.makeIndex(corpusFingerprint: "f")
+        let out = tempPath("no-optimizer")
+        try index.save(to: out, corpusDirectory: c.directory, counts: [:], optimizerState: false)
+        #expect(!FileManager.default.fileExists(atPath: out + "/optimizer.safetensors"))
+        let lean = try TrainedIndex.load(from: out, for: .search)
+        #expect(try lean.search(["what is a comet"]) == index.search(["what is a comet"]))
+        do {
+            _ = try TrainedIndex.load(from: out)
+            Issue.record("loading for training should need the optimizer state")
+        } catch let e as Checkpoint.Error {
+            #expect(e.path.hasSuffix("optimizer.safetensors") && e.message.contains("--resume"))
+        }
+    }
+
+    @Test("the trie objective's candidate sets: the trie's children after the gold prefix; huge nodes sampled with the labels kept")
+    func candidates() throws {
+        let ids = (0..<50).map { "d\($0)" }
+        let v = TargetVocabulary(DocIDAssigner.atomic(ids))
+        let trie = DocIDTrie(v)
+        let config = ModelConfig(targetVocab: v.size, targetLength: 2)
+        let ex = [0, 7, 7, 31].map { TrainingExample(source: [5], document: $0) }
+        let batch = Trainer.makeBatch(ex, vocabulary: v, config: config)
+        let exact = TrieCandidates(trie: trie, maxCandidates: 100, seed: 1).candidates(for: batch, step: 0)
+        #expect(exact.sets == [trie.childTokens(at: 0)])
+        #expect(exact.setOfPosition == [0, -1, 0, -1, 0, -1, 0, -1])  // EOS after a docid: nothing to choose
+        let sampled = TrieCandidates(trie: trie, maxCandidates: 10, seed: 1).candidates(for: batch, step: 0)
+        #expect(sampled.sets.count == 1 && sampled.sets[0].count == 10)
+        #expect(Set([0, 7, 31].map { v.tokens[$0][0] }).isSubset(of: Set(sampled.sets[0])))
+        #expect(sampled.sets[0] == sampled.sets[0].sorted())
+        #expect(TrieCandidates(trie: trie, maxCandidates: 10, seed: 1).candidates(for: batch, step: 0) == sampled)
+        #expect(TrieCandidates(trie: trie, maxCandidates: 10, seed: 1).candidates(for: batch, step: 1) != sampled)
     }
 }

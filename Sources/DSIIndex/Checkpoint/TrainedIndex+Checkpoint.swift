@@ -20,8 +20,10 @@ extension TrainedIndex {
         var trainingSeconds: Double
     }
 
-    /// Writes the checkpoint directory atomically (see `Checkpoint.write`).
-    public func save(to directory: String, corpusDirectory: String, counts: [String: Int]) throws {
+    /// Writes the checkpoint directory atomically (see `Checkpoint.write`). Without
+    /// `optimizerState` the AdamW moments are left out (a checkpoint to search, not to
+    /// train on: a third of the size).
+    public func save(to directory: String, corpusDirectory: String, counts: [String: Int], optimizerState: Bool = true) throws {
         if searchOnly {
             throw Checkpoint.Error(
                 path: directory, message: "this index was loaded for search only (no optimizer state, replay memory or LSA); load it whole to save it")
@@ -33,7 +35,6 @@ extension TrainedIndex {
         var files: [String: Data] = [
             "config.json": try enc.encode(config),
             "model.safetensors": try model.safetensorsData(metadata: ["format": "swift-dsi", "step": String(step)]),
-            "optimizer.safetensors": try model.optimizerData(optimizer),
             "tokenizer.json": try tokenizer.jsonData(),
             "docids.tsv": Data(docids.tsv().utf8),
             "titles.tsv": Data(("corpus-id\ttitle\n" + zip(docids.corpusIDs, titles).map { "\($0)\t\(Self.oneLine($1))\n" }.joined()).utf8),
@@ -41,6 +42,7 @@ extension TrainedIndex {
             "replay.tsv": Data(memory.tsv().utf8),
         ]
         if let lsa { files["lsa.safetensors"] = try lsa.safetensorsData() }
+        if optimizerState { files["optimizer.safetensors"] = try model.optimizerData(optimizer) }
         var c = counts
         c["documents"] = docids.corpusIDs.count
         c["steps"] = step

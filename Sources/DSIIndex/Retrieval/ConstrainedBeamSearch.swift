@@ -14,6 +14,9 @@ public struct ConstrainedBeamSearch {
     public var beam: Int
     public var topK: Int
     public var normalization: Normalization
+    /// Output rows scored per block with `.allowed` (bounds the scratch memory of a node
+    /// with very many children).
+    public var scanBlock = 4096
     /// Encoder activations, reused by every search of this value (so one searcher per
     /// thread).
     private let workspace = Workspace()
@@ -63,7 +66,7 @@ public struct ConstrainedBeamSearch {
         var scores = [[Float]](repeating: [0], count: Q)
         var finished = [[Hit]](repeating: [], count: Q)
         var tokens = [Int32](repeating: TargetVocabulary.bos, count: Q)
-        let scorer = AllowedScorer(model: model, rows: Q * beam, keep: beam + 1)
+        let scorer = AllowedScorer(model: model, rows: Q * beam, keep: beam + 1, block: scanBlock)
         while state.steps < model.config.targetLength {
             let g = state.group
             // Per live row: (log-probability of the next token, token) for the tokens it
@@ -157,13 +160,14 @@ public struct ConstrainedBeamSearch {
 final class AllowedScorer {
     let model: Seq2Seq
     let keep: Int
-    let block = 4096
+    let block: Int
     let x: Tensor  // (rows, C)
     let out: Tensor  // (rows, block)
     let gathered: Tensor  // (block, C)
 
-    init(model: Seq2Seq, rows: Int, keep: Int) {
+    init(model: Seq2Seq, rows: Int, keep: Int, block: Int) {
         self.model = model
+        self.block = max(1, block)
         self.keep = keep
         let C = model.config.dModel
         x = Tensor(uninitialized: [rows, C])

@@ -77,7 +77,8 @@ extension Trainer {
         return groups.map { Self.makeBatch($0, vocabulary: vocabulary, config: config) }
     }
 
-    static func makeBatch(_ ex: [TrainingExample], vocabulary: TargetVocabulary, config: ModelConfig) -> Seq2SeqBatch {
+    /// One batch of examples: sources padded to the longest, targets their docids' tokens + EOS.
+    public static func makeBatch(_ ex: [TrainingExample], vocabulary: TargetVocabulary, config: ModelConfig) -> Seq2SeqBatch {
         let B = ex.count
         let S = max(1, min(config.sourceLength, ex.map(\.source.count).max() ?? 1))
         let T = config.targetLength

@@ -7,4 +7,9 @@ import Foundation
 public struct TrainingExample: Sendable, Equatable {
     public var source: [Int32]
     public var document: Int
+
+    public init(source: [Int32], document: Int) {
+        self.source = source
+        self.document = document
+    }
 }
