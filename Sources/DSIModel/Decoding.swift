@@ -139,7 +139,9 @@ extension Seq2Seq {
         let V = config.targetVocab
         let N = state.rows
         let ln = decodeStates(state, tokens: tokens)
-        linearForward(out: state.logits.data, inp: UnsafeMutablePointer(mutating: ln.baseAddress!), weight: w(head.w), bias: w(head.b), N: N, IC: config.dModel, OC: V)
+        linearForward(
+            out: state.logits.data, inp: UnsafeMutablePointer(mutating: ln.baseAddress!), weight: w(head.w), bias: w(head.b), N: N,
+            IC: config.dModel, OC: V)
         return UnsafeBufferPointer(start: state.logits.data, count: N * V)
     }
 

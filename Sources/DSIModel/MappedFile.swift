@@ -20,7 +20,9 @@ public final class MappedFile: @unchecked Sendable {
         guard fd >= 0 else { throw Safetensors.FormatError(path: path, message: "cannot open (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, st.st_size > 0 else { throw Safetensors.FormatError(path: path, message: "cannot read its size, or empty") }
+        guard fstat(fd, &st) == 0, st.st_size > 0 else {
+            throw Safetensors.FormatError(path: path, message: "cannot read its size, or empty")
+        }
         size = Int(st.st_size)
         guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
             throw Safetensors.FormatError(path: path, message: "cannot map (\(String(cString: strerror(errno))))")
@@ -52,7 +54,8 @@ extension Seq2Seq {
         for e in params.entries {
             guard let f = entries[e.name] else { throw Safetensors.FormatError(path: path, message: "tensor \"\(e.name)\" is missing") }
             guard f.shape == e.shape else {
-                throw Safetensors.FormatError(path: path, message: "tensor \"\(e.name)\" has shape \(f.shape), the model expects \(e.shape)")
+                throw Safetensors.FormatError(
+                    path: path, message: "tensor \"\(e.name)\" has shape \(f.shape), the model expects \(e.shape)")
             }
             if f.range != (e.offset * 4)..<((e.offset + e.count) * 4) { inPlace = false }
         }

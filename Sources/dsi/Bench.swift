@@ -7,7 +7,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (figures for the README come from here, never from tests).",
-        subcommands: [Ops.self, QueryBench.self])
+        subcommands: [Ops.self, QueryBench.self, Scale.self, ScalePhase.self])
 }
 
 extension Bench {

@@ -27,7 +27,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Logit scale of the LSA-initialised output rows (logit = temperature x cosine).") var temperature: Float?
     @Option(help: "Times each labelled train query appears per epoch.") var queryRepeats: Int?
     @Option(help: "Random 32-token spans per document per epoch.") var spans: Int?
-    @Option(help: "Training objective: trie (softmax over the tokens the docid trie allows; cost set by the tree's fan-out) or full (over every token).")
+    @Option(
+        help:
+            "Training objective: trie (softmax over the tokens the docid trie allows; cost set by the tree's fan-out) or full (over every token)."
+    )
     var objective: OutputObjective = .trie
     @Option(help: "Nodes with more allowed tokens than this are trained with a sampled softmax (atomic docids).") var sampledCandidates:
         Int = 8192

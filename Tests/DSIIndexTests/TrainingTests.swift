@@ -259,7 +259,9 @@ struct TrainingTests {
 
 @Suite("search-only load")
 struct LeanLoadTests {
-    @Test("a checkpoint loaded for search answers exactly as one loaded whole, without training state", arguments: [DocIDScheme.semantic, .atomic])
+    @Test(
+        "a checkpoint loaded for search answers exactly as one loaded whole, without training state",
+        arguments: [DocIDScheme.semantic, .atomic])
     func sameAnswers(scheme: DocIDScheme) throws {
         let c = try Corpus(directory: try syntheticCorpus())
         let t = try Trainer(corpus: c, options: testOptions(scheme))

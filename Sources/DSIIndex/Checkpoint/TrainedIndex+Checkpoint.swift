@@ -26,7 +26,8 @@ extension TrainedIndex {
     public func save(to directory: String, corpusDirectory: String, counts: [String: Int], optimizerState: Bool = true) throws {
         if searchOnly {
             throw Checkpoint.Error(
-                path: directory, message: "this index was loaded for search only (no optimizer state, replay memory or LSA); load it whole to save it")
+                path: directory,
+                message: "this index was loaded for search only (no optimizer state, replay memory or LSA); load it whole to save it")
         }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]

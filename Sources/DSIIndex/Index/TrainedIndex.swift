@@ -74,7 +74,8 @@ public final class TrainedIndex: @unchecked Sendable {
         normalization: ConstrainedBeamSearch.Normalization? = nil
     ) throws -> [[ConstrainedBeamSearch.Hit]] {
         let searcher = ConstrainedBeamSearch(
-            model: model, trie: trie, beam: beam, topK: min(topK, beam), normalization: normalization ?? options.objective.searchNormalization)
+            model: model, trie: trie, beam: beam, topK: min(topK, beam),
+            normalization: normalization ?? options.objective.searchNormalization)
         var out: [[ConstrainedBeamSearch.Hit]] = []
         var i = 0
         while i < queries.count {

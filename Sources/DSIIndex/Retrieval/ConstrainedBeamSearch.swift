@@ -90,7 +90,9 @@ public struct ConstrainedBeamSearch {
             case .allowed:
                 let states = model.decodeStates(state, tokens: tokens)
                 var rowsByNode: [Int: [Int]] = [:]
-                for q in 0..<Q { for b in 0..<nodes[q].count where nodes[q][b] >= 0 { rowsByNode[nodes[q][b], default: []].append(q * g + b) } }
+                for q in 0..<Q {
+                    for b in 0..<nodes[q].count where nodes[q][b] >= 0 { rowsByNode[nodes[q][b], default: []].append(q * g + b) }
+                }
                 for node in rowsByNode.keys.sorted() {
                     let rows = rowsByNode[node]!
                     let out = scorer.score(states: states.baseAddress!, rows: rows, node: node, trie: trie)
