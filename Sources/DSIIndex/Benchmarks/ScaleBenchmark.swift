@@ -115,11 +115,13 @@ public enum ScaleBenchmark {
         let clock = ContinuousClock()
         var last = clock.now
         var times: [Double] = []
-        try loop.run(done: { loop.step >= n }, progress: { Double(loop.step) / Double(n) }, batch: { batches[$0] }) { _ in
-            let now = clock.now
-            if loop.step > warmup { times.append((now - last).seconds * 1000) }
-            last = now
-        }
+        try loop.run(
+            done: { loop.step >= n }, progress: { Double(loop.step) / Double(n) }, batch: { batches[$0] },
+            after: { _ in
+                let now = clock.now
+                if loop.step > warmup { times.append((now - last).seconds * 1000) }
+                last = now
+            })
         times.sort()
         return Train(msPerStep: times[times.count / 2], peakRSSMB: ProcessMemory.peakRSSMiB)
     }
