@@ -41,9 +41,11 @@ extension Bench {
     struct QueryBench: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "query",
-            abstract: "Trie-constrained beam search speed (reference model, random docids) and trie memory.")
+            abstract: "Trie-constrained beam search speed (reference model, random weights) and trie memory.")
 
-        @Option(help: "Random 8-digit docids in the trie.") var docids: Int = 10_000
+        @Option(help: "Docids in the trie.") var docids: Int = 10_000
+        @Option(help: "nodes: tree-node tokens over a k-means-shaped tree (the default docids); digits: random 8-digit docids.")
+        var scheme: DocIDTokens = .nodes
         @Option(help: "Beam size.") var beam: Int = 10
         @Option(help: "Results per query.") var topK: Int = 10
         @Flag(help: "Print one JSON object.") var json = false
@@ -52,7 +54,7 @@ extension Bench {
         func run() throws {
             try compute.apply()
             guard docids >= topK, topK >= 1, topK <= beam else { throw ValidationError("need 1 ≤ --top-k ≤ --beam and --top-k ≤ --docids") }
-            try printJSON(try QueryBenchmark.run(docids: docids, beam: beam, topK: topK))
+            try printJSON(try QueryBenchmark.run(docids: docids, scheme: scheme, beam: beam, topK: topK))
         }
     }
 }

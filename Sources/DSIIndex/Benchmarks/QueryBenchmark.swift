@@ -9,6 +9,10 @@ public enum QueryBenchmark {
     /// What `dsi bench query --json` prints.
     public struct Result: Sendable, Codable {
         public var docids: Int, beam: Int, topK: Int, threads: Int
+        /// "nodes": tree-node tokens over a k-means-shaped tree (the default docids);
+        /// "digits": random 8-digit docids over a 13-token vocabulary.
+        public var scheme: String
+        public var decoderVocabulary: Int
         public var msPerQueryB1P50: Double, msPerQueryB1P95: Double, msPerQueryB32: Double, msPerQueryB32Encoding: Double
         public var trieBytesPerDocid: Double
         public var trieBytesPerDocidBySize: [String: Double]
@@ -16,7 +20,8 @@ public enum QueryBenchmark {
         public var blasCore: String
 
         enum CodingKeys: String, CodingKey {
-            case docids, beam, threads
+            case docids, beam, threads, scheme
+            case decoderVocabulary = "decoder_vocabulary"
             case topK = "top_k"
             case msPerQueryB1P50 = "ms_per_query_b1_p50"
             case msPerQueryB1P95 = "ms_per_query_b1_p95"
@@ -40,18 +45,37 @@ public enum QueryBenchmark {
         return DocIDAssignment(scheme: .naive, corpusIDs: (0..<n).map(String.init), docids: docids)
     }
 
+    /// Semantic docids shaped like the default k-means tree (branching 10, leaves of up to
+    /// 100 documents: clusters of `n / 100` leaves, two leaf digits), in a random order.
+    public static func treeDocIDs(_ n: Int, seed: UInt64) -> DocIDAssignment {
+        let leaves = (n + 99) / 100
+        let depth = max(1, String(max(0, leaves - 1)).count)
+        var order = Array(0..<n)
+        var rng = SeededRNG(seed: seed)
+        order.shuffle(using: &rng)
+        let docids = order.map { i -> [Int32] in
+            let leaf = i / 100
+            let path = String(leaf).leftPadded(to: depth).map { Int32(String($0))! }
+            return path + [Int32((i % 100) / 10), Int32(i % 10)]
+        }
+        return DocIDAssignment(scheme: .semantic, corpusIDs: (0..<n).map(String.init), docids: docids)
+    }
+
     public static func run(
-        docids n: Int = 10_000, beam: Int = 10, topK: Int = 10, queriesB1: Int = 30, batch: Int = 32, batches: Int = 3,
+        docids n: Int = 10_000, scheme: DocIDTokens = .nodes, beam: Int = 10, topK: Int = 10, queriesB1: Int = 30, batch: Int = 32, batches: Int = 3,
         trieSizes: [Int] = [5_000, 100_000, 1_000_000]
     ) throws -> Result {
-        let a = randomDocIDs(n, digits: 8, seed: 1)
+        let vocabulary =
+            scheme == .nodes
+            ? TargetVocabulary(treeDocIDs(n, seed: 1), mode: .nodes, leafDigits: 2) : TargetVocabulary(randomDocIDs(n, digits: 8, seed: 1))
         var config = ModelConfig.reference
-        let vocabulary = TargetVocabulary(a)
         config.targetVocab = vocabulary.size
-        config.targetLength = 9
+        config.targetLength = scheme == .nodes ? vocabulary.maxLength + 1 : 9
         let model = try Seq2Seq(config: config, seed: 0)
         let trie = DocIDTrie(vocabulary)
-        let search = ConstrainedBeamSearch(model: model, trie: trie, beam: beam, topK: topK)
+        // As the model would be trained for that scheme: nodes with the trie objective.
+        let search = ConstrainedBeamSearch(
+            model: model, trie: trie, beam: beam, topK: topK, normalization: scheme == .nodes ? .allowed : .all)
         var rng = SeededRNG(seed: 2)
         func source() -> [Int32] { (0..<config.sourceLength).map { _ in Int32(5 + rng.int(below: config.sourceVocab - 5)) } }
         let clock = ContinuousClock()
@@ -91,10 +115,14 @@ public enum QueryBenchmark {
             trieBytes[String(size)] = Double(t.memoryBytes) / Double(size)
         }
         return Result(
-            docids: n, beam: beam, topK: topK, threads: Threads.count,
+            docids: n, beam: beam, topK: topK, threads: Threads.count, scheme: scheme.rawValue, decoderVocabulary: vocabulary.size,
             msPerQueryB1P50: b1[b1.count / 2], msPerQueryB1P95: b1[min(b1.count - 1, Int(Double(b1.count) * 0.95))],
             msPerQueryB32: bb.sorted()[bb.count / 2], msPerQueryB32Encoding: enc.dropFirst().sorted()[(enc.count - 1) / 2],
             trieBytesPerDocid: trieBytes[String(n)] ?? Double(trie.memoryBytes) / Double(n),
             trieBytesPerDocidBySize: trieBytes, peakRSSMB: ProcessMemory.peakRSSMiB, blasCore: BLAS.coreName)
     }
+}
+
+extension String {
+    func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }
