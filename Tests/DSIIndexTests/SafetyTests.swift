@@ -63,6 +63,10 @@ struct CompatibilityTests {
     func formatOne() throws {
         let index = try TrainedIndex.load(from: fixtures + "/checkpoint-v1")
         #expect(index.options.docidTokens == .nodes && index.docids.corpusIDs.count == 12 && index.step == 300)
+        // Trained over all tokens before the trie objective existed: it decodes that way.
+        #expect(index.options.objective == .full && index.options.objective.searchNormalization == .all)
+        let lean = try TrainedIndex.load(from: fixtures + "/checkpoint-v1", for: .search)
+        #expect(try lean.search(["All about the apple"], beam: 3, topK: 3) == index.search(["All about the apple"], beam: 3, topK: 3))
         try expectSameAnswers("checkpoint-v1", answers: "checkpoint-v1-answers.jsonl")
     }
 

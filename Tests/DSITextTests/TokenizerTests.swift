@@ -34,6 +34,19 @@ struct TokenizerTests {
         #expect(tok.encode("cellular powerhouse").count >= 2)
     }
 
+    @Test("a title and a text encoded apart and joined equal the two encoded together (words never span the space)")
+    func joinedEncoding() {
+        let tok = Tokenizer.train(texts: sampleTexts, vocabSize: 120, minCharacterCount: 1)
+        let pairs = [
+            ("The Quick Fox", "jumps over 12 lazy dogs."), ("", "only text"), ("only title", ""),
+            ("Caf\u{E9}-\u{FB01}x", "\u{301}mark, end"),
+            ("ends with digit 9", "9 starts with one"), ("Ⅻ ½", "x²"),
+        ]
+        for (title, text) in pairs {
+            #expect(tok.encode(title + " " + text) == tok.encode(title) + tok.encode(text), "\(title) | \(text)")
+        }
+    }
+
     @Test("training is deterministic and respects the vocabulary size")
     func deterministic() throws {
         let a = Tokenizer.train(texts: sampleTexts, vocabSize: 100)

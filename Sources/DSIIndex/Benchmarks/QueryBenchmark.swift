@@ -62,7 +62,8 @@ public enum QueryBenchmark {
     }
 
     public static func run(
-        docids n: Int = 10_000, scheme: DocIDTokens = .nodes, beam: Int = 10, topK: Int = 10, queriesB1: Int = 30, batch: Int = 32, batches: Int = 3,
+        docids n: Int = 10_000, scheme: DocIDTokens = .nodes, beam: Int = 10, topK: Int = 10, queriesB1: Int = 30, batch: Int = 32,
+        batches: Int = 3,
         trieSizes: [Int] = [5_000, 100_000, 1_000_000]
     ) throws -> Result {
         let vocabulary =

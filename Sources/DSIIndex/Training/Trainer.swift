@@ -39,12 +39,19 @@ public final class Trainer {
         self.log = log
         let clock = ContinuousClock()
         let t0 = clock.now
-        let texts = corpus.documents.map { $0.title + " " + $0.text }
-        let tok = existing ?? Tokenizer.train(texts: texts, vocabSize: options.vocabSize)
+        let tok =
+            existing
+            ?? Tokenizer.train(
+                texts: Self.tokenizerSample(corpus.documents.count).lazy.map {
+                    corpus.documents[$0].title + " " + corpus.documents[$0].text
+                },
+                vocabSize: options.vocabSize)
         tokenizer = tok
-        fullTokens = texts.map { tok.encode($0) }
         titleTokens = corpus.documents.map { tok.encode($0.title) }
         textTokens = corpus.documents.map { tok.encode($0.text) }
+        // Words never span the space between title and text, so the whole document's
+        // tokens are the two lists joined (one encoding pass instead of two).
+        fullTokens = zip(titleTokens, textTokens).map { $0 + $1 }
         log(String(format: "tokenizer: %d tokens, corpus tokenized in %.1f s", tok.count, (clock.now - t0).seconds))
         // Key terms: a document's highest TF-IDF tokens, strongest first.
         let full = fullTokens
@@ -86,6 +93,16 @@ public final class Trainer {
                 + (textTokens[d].count > options.viewLength ? options.spansPerDocument : 0)
         }
         examplesPerEpoch = perDocument + options.queryRepeats * trainPairTokens.filter { !$0.isEmpty }.count
+    }
+
+    /// Documents the tokenizer is trained on: all of them up to `tokenizerDocuments`,
+    /// else every k-th (a deterministic, evenly spread sample of that many), so tokenizer
+    /// training stops growing with the collection.
+    public static let tokenizerDocuments = 100_000
+
+    static func tokenizerSample(_ n: Int) -> [Int] {
+        guard n > tokenizerDocuments else { return Array(0..<n) }
+        return (0..<tokenizerDocuments).map { $0 * n / tokenizerDocuments }
     }
 
     // MARK: - The index before training
