@@ -103,6 +103,9 @@ public final class ParameterArena: @unchecked Sendable {
         return t
     }
 
+    /// Whether the AdamW moments have been allocated (they are zero until then).
+    public var holdsMoments: Bool { _m != nil }
+
     /// Whether gradients or moments have been allocated (an inference-only model has neither).
     public var holdsTrainingState: Bool { _grads != nil || _m != nil || _v != nil }
 

@@ -20,6 +20,42 @@ public enum Safetensors {
     public static func encode(_ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)], metadata: [String: String] = [:])
         throws -> Data
     {
+        var out = try headerData(tensors.map { ($0.name, $0.shape) }, metadata: metadata)
+        for t in tensors {
+            out.append(UnsafeBufferPointer(start: t.data, count: t.shape.reduce(1, *)))
+        }
+        return out
+    }
+
+    /// Writes the same bytes as `encode` to `handle`, tensor by tensor, without holding
+    /// the file in memory. A tensor without data (nil) is written as zeros.
+    public static func write(
+        _ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>?)], metadata: [String: String] = [:], to handle: FileHandle
+    ) throws {
+        try handle.write(contentsOf: try headerData(tensors.map { ($0.name, $0.shape) }, metadata: metadata))
+        let zeros = Data(count: 1 << 20)
+        for t in tensors {
+            var bytes = t.shape.reduce(1, *) * 4
+            if let p = t.data {
+                var offset = 0
+                while offset < bytes {
+                    let n = min(1 << 24, bytes - offset)
+                    try handle.write(
+                        contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: p) + offset, count: n, deallocator: .none))
+                    offset += n
+                }
+            } else {
+                while bytes > 0 {
+                    let n = min(zeros.count, bytes)
+                    try handle.write(contentsOf: zeros.prefix(n))
+                    bytes -= n
+                }
+            }
+        }
+    }
+
+    /// The 8-byte length and the padded JSON header for tensors laid out back to back.
+    static func headerData(_ tensors: [(name: String, shape: [Int])], metadata: [String: String]) throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
         for t in tensors {
@@ -36,9 +72,6 @@ public enum Safetensors {
         var n = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
         out.append(json)
-        for t in tensors {
-            out.append(UnsafeBufferPointer(start: t.data, count: t.shape.reduce(1, *)))
-        }
         return out
     }
 
@@ -115,6 +148,31 @@ extension Seq2Seq {
             throw Safetensors.FormatError(
                 path: path, message: "tensors the model does not have: \(extra.sorted().prefix(5).joined(separator: ", "))")
         }
+    }
+
+    /// Writes the parameters as safetensors to `handle` (the bytes of `safetensorsData`).
+    public func writeSafetensors(to handle: FileHandle, metadata: [String: String] = [:]) throws {
+        try Safetensors.write(
+            params.entries.map { ($0.name, $0.shape, UnsafePointer(params.values.data + $0.offset)) }, metadata: metadata, to: handle)
+    }
+
+    /// Writes the AdamW state (the bytes of `optimizerData`) to `handle`; moments never
+    /// allocated (no step taken) are written as zeros without allocating them.
+    public func writeOptimizer(_ opt: AdamW, to handle: FileHandle) throws {
+        let moments = params.holdsMoments
+        var ts: [(name: String, shape: [Int], data: UnsafePointer<Float>?)] = []
+        for e in params.entries {
+            ts.append(("m." + e.name, e.shape, moments ? UnsafePointer(params.m.data + e.offset) : nil))
+            ts.append(("v." + e.name, e.shape, moments ? UnsafePointer(params.v.data + e.offset) : nil))
+        }
+        try Safetensors.write(ts, metadata: Self.optimizerMetadata(opt), to: handle)
+    }
+
+    static func optimizerMetadata(_ opt: AdamW) -> [String: String] {
+        [
+            "step": String(opt.step), "beta1": String(opt.beta1), "beta2": String(opt.beta2),
+            "eps": String(opt.eps), "weight_decay": String(opt.weightDecay),
+        ]
     }
 
     /// AdamW state (first and second moments, "m.<name>" and "v.<name>", and the step).

@@ -192,3 +192,32 @@ struct CheckpointTests {
         expectRefusal(tempPath("nothing"), "no checkpoint here")
     }
 }
+
+@Suite("streamed checkpoint files")
+struct StreamedFileTests {
+    func streamed(_ write: (FileHandle) throws -> Void) throws -> Data {
+        let p = tempPath("stream")
+        FileManager.default.createFile(atPath: p, contents: nil)
+        let h = FileHandle(forWritingAtPath: p)!
+        try write(h)
+        try h.close()
+        return try Data(contentsOf: URL(fileURLWithPath: p))
+    }
+
+    @Test("weights and optimizer state written as streams are the bytes of the in-memory encoding; unallocated moments are zeros")
+    func sameBytes() throws {
+        let model = try smallModel()
+        #expect(
+            try streamed { try model.writeSafetensors(to: $0, metadata: ["step": "3"]) } == model.safetensorsData(metadata: ["step": "3"]))
+        var opt = AdamW()
+        opt.step = 4
+        #expect(!model.params.holdsMoments)
+        let zeros = try streamed { try model.writeOptimizer(opt, to: $0) }
+        #expect(!model.params.holdsMoments, "writing zero moments must not allocate them")
+        #expect(zeros == (try model.optimizerData(opt)))  // allocates them, zero
+        model.params.m[5] = 0.25
+        #expect(try streamed { try model.writeOptimizer(opt, to: $0) } == model.optimizerData(opt))
+        let back = try smallModel(seed: 9)
+        #expect(try back.loadOptimizer(try model.optimizerData(opt), path: "x").step == 4 && back.params.m[5] == 0.25)
+    }
+}

@@ -78,8 +78,26 @@ public enum Checkpoint {
         }
     }
 
+    /// A file of a checkpoint: bytes in memory, or a function that writes them to a file
+    /// (large files: the weights, optimizer moments, replay memory and LSA vectors are
+    /// streamed, never held whole in memory; their checksum is taken by reading the
+    /// written file back).
+    public enum File {
+        case data(Data)
+        case stream((FileHandle) throws -> Void)
+    }
+
     public static func write(
         to directory: String, files: [String: Data], corpusFingerprint: String?, corpusDirectory: String?, counts: [String: Int],
+        configuration: [String: String], generations: [Generation]? = nil
+    ) throws {
+        try write(
+            to: directory, files: files.mapValues { File.data($0) }, corpusFingerprint: corpusFingerprint, corpusDirectory: corpusDirectory,
+            counts: counts, configuration: configuration, generations: generations)
+    }
+
+    public static func write(
+        to directory: String, files: [String: File], corpusFingerprint: String?, corpusDirectory: String?, counts: [String: Int],
         configuration: [String: String], generations: [Generation]? = nil
     ) throws {
         try checkReplaceable(directory)
@@ -91,10 +109,28 @@ public enum Checkpoint {
         try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
         do {
             var entries: [String: FileEntry] = [:]
-            for (name, data) in files {
+            for (name, file) in files {
                 precondition(!name.contains("/") && name != "manifest.json", "bad checkpoint file name \(name)")
-                try data.write(to: tmp.appendingPathComponent(name))
-                entries[name] = FileEntry(sha256: SHA256Digest.hex(data), bytes: data.count)
+                let url = tmp.appendingPathComponent(name)
+                switch file {
+                case .data(let data):
+                    try data.write(to: url)
+                    entries[name] = FileEntry(sha256: SHA256Digest.hex(data), bytes: data.count)
+                case .stream(let write):
+                    guard fm.createFile(atPath: url.path, contents: nil), let h = FileHandle(forWritingAtPath: url.path) else {
+                        throw Error(path: url.path, message: "cannot be created")
+                    }
+                    do {
+                        try write(h)
+                        try h.close()
+                    } catch {
+                        try? h.close()
+                        throw error
+                    }
+                    guard let sha = SHA256Digest.hex(file: url.path), let size = try fm.attributesOfItem(atPath: url.path)[.size] as? Int
+                    else { throw Error(path: url.path, message: "cannot be read back") }
+                    entries[name] = FileEntry(sha256: sha, bytes: size)
+                }
             }
             let manifest = Manifest(
                 format: format, version: version, created: ISO8601DateFormatter().string(from: Date()),

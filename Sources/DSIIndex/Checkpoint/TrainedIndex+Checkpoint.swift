@@ -33,17 +33,19 @@ extension TrainedIndex {
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let config = ConfigFile(
             model: model.config, training: options, docidScheme: docids.scheme, targetVocabulary: model.config.targetVocab)
-        var files: [String: Data] = [
-            "config.json": try enc.encode(config),
-            "model.safetensors": try model.safetensorsData(metadata: ["format": "swift-dsi", "step": String(step)]),
-            "tokenizer.json": try tokenizer.jsonData(),
-            "docids.tsv": Data(docids.tsv().utf8),
-            "titles.tsv": Data(("corpus-id\ttitle\n" + zip(docids.corpusIDs, titles).map { "\($0)\t\(Self.oneLine($1))\n" }.joined()).utf8),
-            "state.json": try enc.encode(StateFile(step: step, trainingSeconds: trainingSeconds)),
-            "replay.tsv": Data(memory.tsv().utf8),
+        let (model, memory, optimizer, step) = (self.model, self.memory, self.optimizer, self.step)
+        var files: [String: Checkpoint.File] = [
+            "config.json": .data(try enc.encode(config)),
+            "model.safetensors": .stream { try model.writeSafetensors(to: $0, metadata: ["format": "swift-dsi", "step": String(step)]) },
+            "tokenizer.json": .data(try tokenizer.jsonData()),
+            "docids.tsv": .data(Data(docids.tsv().utf8)),
+            "titles.tsv": .data(
+                Data(("corpus-id\ttitle\n" + zip(docids.corpusIDs, titles).map { "\($0)\t\(Self.oneLine($1))\n" }.joined()).utf8)),
+            "state.json": .data(try enc.encode(StateFile(step: step, trainingSeconds: trainingSeconds))),
+            "replay.tsv": .stream { try memory.write(to: $0) },
         ]
-        if let lsa { files["lsa.safetensors"] = try lsa.safetensorsData() }
-        if optimizerState { files["optimizer.safetensors"] = try model.optimizerData(optimizer) }
+        if let lsa { files["lsa.safetensors"] = .stream { try lsa.writeSafetensors(to: $0) } }
+        if optimizerState { files["optimizer.safetensors"] = .stream { try model.writeOptimizer(optimizer, to: $0) } }
         var c = counts
         c["documents"] = docids.corpusIDs.count
         c["steps"] = step

@@ -33,6 +33,19 @@ public struct ReplayMemory: Sendable, Equatable {
     }
 
     /// `replay.tsv`: a header, then "document<TAB>kind<TAB>space-separated token ids".
+    /// Writes `tsv()` to `handle` in chunks.
+    public func write(to handle: FileHandle) throws {
+        var s = "document\tkind\ttokens\n"
+        for v in views {
+            s += "\(v.document)\t\(v.kind.rawValue)\t\(v.tokens.map(String.init).joined(separator: " "))\n"
+            if s.utf8.count > 1 << 22 {
+                try handle.write(contentsOf: Data(s.utf8))
+                s = ""
+            }
+        }
+        try handle.write(contentsOf: Data(s.utf8))
+    }
+
     public func tsv() -> String {
         var s = "document\tkind\ttokens\n"
         for v in views { s += "\(v.document)\t\(v.kind.rawValue)\t\(v.tokens.map(String.init).joined(separator: " "))\n" }

@@ -25,6 +25,21 @@ extension LSA {
     }
 
     /// `lsa.safetensors`: document_vectors (D, k), term_vectors (V, k), singular_values (k), idf (V).
+    /// Writes the same bytes as `safetensorsData` to `handle`, without holding them.
+    public func writeSafetensors(to handle: FileHandle) throws {
+        try singularValues.withUnsafeBufferPointer { s in
+            try idf.withUnsafeBufferPointer { i in
+                try Safetensors.write(
+                    [
+                        ("document_vectors", documentVectors.shape, UnsafePointer(documentVectors.data)),
+                        ("term_vectors", termVectors.shape, UnsafePointer(termVectors.data)),
+                        ("singular_values", [s.count], s.baseAddress!),
+                        ("idf", [i.count], i.baseAddress!),
+                    ], metadata: ["format": "swift-dsi-lsa"], to: handle)
+            }
+        }
+    }
+
     public func safetensorsData() throws -> Data {
         try singularValues.withUnsafeBufferPointer { s in
             try idf.withUnsafeBufferPointer { i in
