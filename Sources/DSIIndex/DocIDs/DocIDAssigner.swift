@@ -34,7 +34,8 @@ public enum DocIDAssigner {
 
     /// Semantic docids (Tay et al. 2022, §3.2.3): recursive k-means over document
     /// vectors with `branching` clusters per level until a cluster holds at most
-    /// `leafSize` documents; a docid is the path of cluster indices (one digit each)
+    /// `leafSize` documents (no cluster larger than twice its share: `KMeans.cluster`'s
+    /// capacity); a docid is the path of cluster indices (one digit each)
     /// followed by the document's position in its leaf, written with as many digits as
     /// `leafSize − 1` needs. All docids under a leaf have the same length and no leaf is a
     /// prefix of another node, so docids are distinct and prefix-free by construction.
@@ -55,7 +56,10 @@ public enum DocIDAssigner {
                 }
                 return
             }
-            var groups = KMeans.cluster(vectors, rows: members, k: branching, rng: &rng)
+            // No cluster may take more than twice its share, so the tree stays shallow
+            // (depth ≤ log_{b/2}(N / leafSize) + 1) however skewed the vectors are.
+            let capacity = 2 * ((members.count + branching - 1) / branching)
+            var groups = KMeans.cluster(vectors, rows: members, k: branching, capacity: capacity, rng: &rng)
             if groups.filter({ !$0.isEmpty }).count < 2 {
                 // Identical vectors cannot be split by distance: split them evenly.
                 groups = (0..<branching).map { g in stride(from: g, to: members.count, by: branching).map { members[$0] } }

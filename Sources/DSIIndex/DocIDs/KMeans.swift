@@ -6,7 +6,15 @@ import Foundation
 /// distances through sgemm. Deterministic for a generator state.
 public enum KMeans {
     /// Groups `rows` into at most k clusters (members in increasing row order).
-    public static func cluster(_ x: Tensor, rows: [Int], k: Int, iterations: Int = 25, rng: inout SeededRNG) -> [[Int]] {
+    ///
+    /// With `capacity`, no cluster ends with more members than that: when Lloyd's
+    /// assignment leaves one larger, the final assignment goes through the (point,
+    /// centre) pairs from nearest to farthest and gives each point the nearest centre
+    /// that still has room (a greedy balanced assignment). Without it, or when every
+    /// cluster fits, the result is plain k-means.
+    public static func cluster(_ x: Tensor, rows: [Int], k: Int, iterations: Int = 25, capacity: Int? = nil, rng: inout SeededRNG)
+        -> [[Int]]
+    {
         let n = rows.count
         let d = x.shape[1]
         let k = min(k, n)
@@ -83,6 +91,25 @@ public enum KMeans {
                     (centers.data + c * d).update(from: pts.data + far * d, count: d)
                 } else {
                     for j in 0..<d { centers[c * d + j] /= Float(count[c]) }
+                }
+            }
+        }
+        if let capacity, capacity * k >= n {
+            var sizes = [Int](repeating: 0, count: k)
+            for a in assign { sizes[a] += 1 }
+            if sizes.max()! > capacity {
+                BLAS.sgemm(
+                    transB: true, m: n, n: k, k: d, a: pts.data, lda: d, b: centers.data, ldb: d, c: dots.data, ldc: k, parallel: true)
+                let cn = (0..<k).map { c in (0..<d).reduce(Float(0)) { $0 + centers[c * d + $1] * centers[c * d + $1] } }
+                var pairs: [(dist: Float, point: Int32, center: Int32)] = []
+                pairs.reserveCapacity(n * k)
+                for i in 0..<n { for c in 0..<k { pairs.append((norms[i] - 2 * dots[i * k + c] + cn[c], Int32(i), Int32(c))) } }
+                pairs.sort { $0.dist != $1.dist ? $0.dist < $1.dist : ($0.point != $1.point ? $0.point < $1.point : $0.center < $1.center) }
+                assign = [Int](repeating: -1, count: n)
+                sizes = [Int](repeating: 0, count: k)
+                for p in pairs where assign[Int(p.point)] < 0 && sizes[Int(p.center)] < capacity {
+                    assign[Int(p.point)] = Int(p.center)
+                    sizes[Int(p.center)] += 1
                 }
             }
         }
