@@ -232,3 +232,59 @@ struct TrieTests {
         #expect(trie.document(at: trie.node(for: [Int32(3 + 123_456)])!) == 123_456)
     }
 }
+
+@Suite("balanced k-means")
+struct BalancedKMeansTests {
+    @Test("a capacity caps every cluster, keeps every point once, and leaves a clustering that fits untouched")
+    func capacity() {
+        var rng = SeededRNG(seed: 4)
+        // 90 points around one centre, 10 around another.
+        let x = Tensor(zeros: [100, 3])
+        for i in 0..<100 {
+            let c: Float = i < 90 ? 0 : 10
+            for j in 0..<3 { x[i * 3 + j] = c + rng.normal() * 0.5 }
+        }
+        var r1 = SeededRNG(seed: 1)
+        let plain = KMeans.cluster(x, rows: Array(0..<100), k: 2, rng: &r1)
+        #expect(plain.map(\.count).max()! > 55, "the unconstrained split is skewed")
+        var r2 = SeededRNG(seed: 1)
+        let capped = KMeans.cluster(x, rows: Array(0..<100), k: 2, capacity: 55, rng: &r2)
+        #expect(capped.map(\.count).max()! <= 55)
+        #expect(Set(capped.joined()) == Set(0..<100) && capped.joined().count == 100)
+        // The ten far points stay together.
+        #expect(capped.contains { Set(90..<100).isSubset(of: Set($0)) })
+        var r3 = SeededRNG(seed: 1)
+        #expect(KMeans.cluster(x, rows: Array(0..<100), k: 2, capacity: 100, rng: &r3) == plain)
+    }
+
+    /// Depth of recursive k-means (branching 10, leaves of 10) with or without the cap.
+    static func depth(_ x: Tensor, rows: [Int], capped: Bool, rng: inout SeededRNG) -> Int {
+        if rows.count <= 10 { return 0 }
+        let cap = capped ? 2 * ((rows.count + 9) / 10) : nil
+        let groups = KMeans.cluster(x, rows: rows, k: 10, capacity: cap, rng: &rng).filter { !$0.isEmpty }
+        if groups.count < 2 { return 0 }
+        return 1 + groups.map { depth(x, rows: $0, capped: capped, rng: &rng) }.max()!
+    }
+
+    @Test("on a heavy-tailed collection the cap keeps the k-means tree shallow where plain k-means goes deep")
+    func shallowTree() {
+        var rng = SeededRNG(seed: 2)
+        let n = 3000
+        let x = Tensor(zeros: [n, 2])
+        for i in 0..<n {
+            // Log-normal radii: a dense core and a long tail that k-means++ seeds favour.
+            let r = exp(2.5 * rng.normal())
+            x[i * 2] = r * rng.normal()
+            x[i * 2 + 1] = r * rng.normal()
+        }
+        var r1 = SeededRNG(seed: 1)
+        let plain = Self.depth(x, rows: Array(0..<n), capped: false, rng: &r1)
+        var r2 = SeededRNG(seed: 1)
+        let capped = Self.depth(x, rows: Array(0..<n), capped: true, rng: &r2)
+        // Balanced: 3 levels for 3,000 documents in leaves of 10; the cap allows log_5(300) + 1.
+        #expect(capped <= 5, "capped depth \(capped), plain \(plain)")
+        #expect(plain > capped, "capped depth \(capped), plain \(plain)")
+        let a = DocIDAssigner.semantic((0..<n).map { "d\($0)" }, vectors: x, branching: 10, leafSize: 10, seed: 1)
+        #expect(a.docids.map(\.count).max()! - 1 <= 5)
+    }
+}
