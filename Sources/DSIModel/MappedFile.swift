@@ -32,7 +32,11 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit { munmap(base, size) }
 
-    public var data: Data { Data(bytesNoCopy: base, count: size, deallocator: .none) }
+    /// The file's bytes as `Data` (no copy), valid only inside `body`: the mapping stays
+    /// alive until it returns.
+    public func withData<T>(_ body: (Data) throws -> T) rethrows -> T {
+        try withExtendedLifetime(self) { try body(Data(bytesNoCopy: base, count: size, deallocator: .none)) }
+    }
 }
 
 extension Seq2Seq {
@@ -42,9 +46,12 @@ extension Seq2Seq {
     /// become a view of the mapping. Otherwise the tensors are copied in as
     /// `loadSafetensors` does. Returns whether the weights are mapped.
     @discardableResult
-    public func mapSafetensors(path: String) throws(Safetensors.FormatError) -> Bool {
+    public func mapSafetensors(path: String) throws -> Bool {
         let file = try MappedFile(path: path)
-        let data = file.data
+        return try file.withData { data in try map(file, data, path: path) }
+    }
+
+    private func map(_ file: MappedFile, _ data: Data, path: String) throws(Safetensors.FormatError) -> Bool {
         let (entries, _, start) = try Safetensors.header(data, path: path)
         let names = Set(params.entries.map(\.name))
         if let extra = entries.keys.first(where: { !names.contains($0) }) {

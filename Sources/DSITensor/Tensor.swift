@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A dense Float32 tensor: a shape and contiguous row-major storage.
 ///
 /// Storage is 64-byte aligned (what sgemm kernels like). A tensor either owns its
@@ -10,11 +16,28 @@ public final class Tensor: @unchecked Sendable {
     public let data: UnsafeMutablePointer<Float>
     private let owner: AnyObject?
     private let owns: Bool
+    /// Bytes of an anonymous mapping holding the storage (0: heap storage).
+    private let mapped: Int
 
-    /// A new zero-filled tensor.
-    public convenience init(zeros shape: [Int]) {
-        self.init(uninitialized: shape)
-        data.update(repeating: 0, count: max(1, count))
+    /// A new zero-filled tensor. Large ones (1 MiB and up) are fresh anonymous pages
+    /// from the kernel, zero already and not resident until written or read, so a
+    /// buffer that is replaced or used in part costs no memory for the rest.
+    public init(zeros shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        let bytes = max(1, count) * MemoryLayout<Float>.stride
+        if bytes >= 1 << 20, let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
+            self.data = p.bindMemory(to: Float.self, capacity: max(1, count))
+            self.mapped = bytes
+        } else {
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            self.data = raw.bindMemory(to: Float.self, capacity: max(1, count))
+            data.update(repeating: 0, count: max(1, count))
+            self.mapped = 0
+        }
+        self.owner = nil
+        self.owns = true
     }
 
     /// A new tensor whose contents are unspecified until written (for buffers every
@@ -28,6 +51,7 @@ public final class Tensor: @unchecked Sendable {
         self.data = raw.bindMemory(to: Float.self, capacity: max(1, count))
         self.owner = nil
         self.owns = true
+        self.mapped = 0
     }
 
     /// A tensor holding `values`, which must have `shape.reduce(1, *)` elements.
@@ -44,10 +68,15 @@ public final class Tensor: @unchecked Sendable {
         self.data = pointer
         self.owner = owner
         self.owns = false
+        self.mapped = 0
     }
 
     deinit {
-        if owns { UnsafeMutableRawPointer(data).deallocate() }
+        if mapped > 0 {
+            munmap(UnsafeMutableRawPointer(data), mapped)
+        } else if owns {
+            UnsafeMutableRawPointer(data).deallocate()
+        }
     }
 
     public var buffer: UnsafeMutableBufferPointer<Float> {

@@ -75,8 +75,22 @@ extension TrainedIndex {
     /// `dsi add`) loads everything and needs optimizer.safetensors.
     public static func load(from directory: String, for purpose: LoadPurpose = .training) throws -> TrainedIndex {
         let searchFiles: Set<String> = ["config.json", "tokenizer.json", "docids.tsv", "titles.tsv", "state.json"]
-        let (manifest, files) = try Checkpoint.read(from: directory, only: purpose == .search ? searchFiles : nil)
+        let (manifest, files) = try Checkpoint.read(from: directory, only: searchFiles)
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        // The large files (weights, optimizer moments, LSA vectors, replay memory) are
+        // checked by streaming them and then read through a mapping one at a time, so
+        // loading never holds more than one of them besides what it builds from it.
+        func mapped(_ name: String) throws -> MappedFile? {
+            guard manifest.files[name] != nil else { return nil }
+            try Checkpoint.verify(name, in: directory, manifest: manifest)
+            return try MappedFile(path: path(name))
+        }
+        func needMapped(_ name: String) throws -> MappedFile {
+            guard let m = try mapped(name) else {
+                throw Checkpoint.Error(path: path(name), message: "missing from the checkpoint's manifest")
+            }
+            return m
+        }
         func need(_ name: String) throws -> Data {
             guard let d = files[name] else { throw Checkpoint.Error(path: path(name), message: "missing from the checkpoint's manifest") }
             return d
@@ -108,15 +122,15 @@ extension TrainedIndex {
             try model.mapSafetensors(path: path("model.safetensors"))
             optimizer = AdamW(weightDecay: config.training.weightDecay)
         case .training:
-            try model.loadSafetensors(try need("model.safetensors"), path: path("model.safetensors"))
-            guard let opt = files["optimizer.safetensors"] else {
+            try needMapped("model.safetensors").withData { try model.loadSafetensors($0, path: path("model.safetensors")) }
+            guard let opt = try mapped("optimizer.safetensors") else {
                 throw Checkpoint.Error(
                     path: path("optimizer.safetensors"),
                     message:
                         "this checkpoint has no optimizer state, which training on it (--resume, dsi add) needs; search works without it (dsi query, dsi eval)"
                 )
             }
-            optimizer = try model.loadOptimizer(opt, path: path("optimizer.safetensors"))
+            optimizer = try opt.withData { try model.loadOptimizer($0, path: path("optimizer.safetensors")) }
         }
         let state: StateFile
         do { state = try JSONDecoder().decode(StateFile.self, from: try need("state.json")) } catch let e as Checkpoint.Error {
@@ -146,8 +160,8 @@ extension TrainedIndex {
                 message:
                     "target length \(config.model.targetLength) is shorter than the longest docid (\(vocabulary.maxLength) tokens + EOS)")
         }
-        let lsa = try files["lsa.safetensors"].map { data throws -> LSA in
-            let l = try LSA.load(data, path: path("lsa.safetensors"))
+        let lsa = try (purpose == .search ? nil : mapped("lsa.safetensors")).map { file throws -> LSA in
+            let l = try file.withData { try LSA.load($0, path: path("lsa.safetensors")) }
             guard l.documentVectors.shape[0] == docids.corpusIDs.count, l.idf.count == tokenizer.count else {
                 throw Checkpoint.Error(
                     path: path("lsa.safetensors"),
@@ -159,9 +173,9 @@ extension TrainedIndex {
         }
         // Checkpoints written before the replay memory existed load with an empty one.
         let memory =
-            try files["replay.tsv"].map { data throws(InputError) in
+            try (purpose == .search ? nil : mapped("replay.tsv")).map { file throws in
                 try ReplayMemory.parse(
-                    tsv: String(decoding: data, as: UTF8.self), path: path("replay.tsv"), documents: docids.corpusIDs.count,
+                    tsv: file.withData { String(decoding: $0, as: UTF8.self) }, path: path("replay.tsv"), documents: docids.corpusIDs.count,
                     vocabulary: tokenizer.count)
             } ?? ReplayMemory()
         let generations = manifest.generations ?? []
