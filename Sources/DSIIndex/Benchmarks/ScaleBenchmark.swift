@@ -18,7 +18,12 @@ public enum ScaleBenchmark {
         public var trainMsPerStep: Double
         public var trainPeakRSSMB: Double
         public var loadSeconds: Double
+        public var loadPeakRSSMB: Double
         public var queryPeakRSSMB: Double
+        /// After the queries: resident anonymous memory, and resident pages of mapped files
+        /// (the checkpoint's weights: shared page cache the kernel can reclaim).
+        public var queryRSSAnonMB: Double?
+        public var queryRSSFileMB: Double?
         public var msPerQueryB1P50: Double
         public var msPerQueryB1P95: Double
         public var msPerQueryB32: Double
@@ -37,7 +42,10 @@ public enum ScaleBenchmark {
             trainMsPerStep = train.msPerStep
             trainPeakRSSMB = train.peakRSSMB
             loadSeconds = query.loadSeconds
+            loadPeakRSSMB = query.loadPeakRSSMB
             queryPeakRSSMB = query.peakRSSMB
+            queryRSSAnonMB = query.rssAnonMB
+            queryRSSFileMB = query.rssFileMB
             msPerQueryB1P50 = query.b1P50
             msPerQueryB1P95 = query.b1P95
             msPerQueryB32 = query.b32
@@ -55,7 +63,10 @@ public enum ScaleBenchmark {
             case trainMsPerStep = "train_ms_per_step"
             case trainPeakRSSMB = "train_peak_rss_mb"
             case loadSeconds = "load_seconds"
+            case loadPeakRSSMB = "load_peak_rss_mb"
             case queryPeakRSSMB = "query_peak_rss_mb"
+            case queryRSSAnonMB = "query_rss_anon_mb"
+            case queryRSSFileMB = "query_rss_file_mb"
             case msPerQueryB1P50 = "ms_per_query_b1_p50"
             case msPerQueryB1P95 = "ms_per_query_b1_p95"
             case msPerQueryB32 = "ms_per_query_b32"
@@ -130,6 +141,9 @@ public enum ScaleBenchmark {
     public struct Query: Sendable, Codable {
         public var loadSeconds: Double
         public var peakRSSMB: Double
+        public var rssAnonMB: Double?
+        public var rssFileMB: Double?
+        public var loadPeakRSSMB: Double
         public var b1P50: Double
         public var b1P95: Double
         public var b32: Double
@@ -141,6 +155,7 @@ public enum ScaleBenchmark {
         let t0 = clock.now
         let index = try TrainedIndex.load(from: checkpoint, for: .search)
         let load = (clock.now - t0).seconds
+        let loadPeak = ProcessMemory.peakRSSMiB
         let tokens = queries.map(index.encode)
         _ = try index.search(tokens: [tokens[0]], beam: beam, topK: beam)  // warm-up
         var b1: [Double] = []
@@ -160,7 +175,8 @@ public enum ScaleBenchmark {
         }
         b32.sort()
         return Query(
-            loadSeconds: load, peakRSSMB: ProcessMemory.peakRSSMiB, b1P50: b1[b1.count / 2],
+            loadSeconds: load, peakRSSMB: ProcessMemory.peakRSSMiB, rssAnonMB: ProcessMemory.residentMiB?.anonymous,
+            rssFileMB: ProcessMemory.residentMiB?.file, loadPeakRSSMB: loadPeak, b1P50: b1[b1.count / 2],
             b1P95: b1[min(b1.count - 1, Int(Double(b1.count) * 0.95))], b32: b32.isEmpty ? .nan : b32[b32.count / 2],
             trieBytesPerDocid: Double(index.trie.memoryBytes) / Double(index.docids.corpusIDs.count))
     }
