@@ -141,3 +141,23 @@ struct CorpusTests {
         #expect(test.judgements.count == 300 && test.judgements.values.map(\.count).reduce(0, +) == 339)
     }
 }
+
+@Suite("synthetic collections (dsi bench scale)")
+struct SyntheticCorpusTests {
+    @Test("the same seed writes the same collection, in the BEIR layout, with 50-300 words per document")
+    func deterministic() throws {
+        let a = tempPath("synthetic-a")
+        let b = tempPath("synthetic-b")
+        try SyntheticCorpus.write(documents: 300, to: a, seed: 3)
+        try SyntheticCorpus.write(documents: 300, to: b, seed: 3)
+        let fa = try Data(contentsOf: URL(fileURLWithPath: a + "/corpus.jsonl"))
+        #expect(fa == (try Data(contentsOf: URL(fileURLWithPath: b + "/corpus.jsonl"))))
+        let c = try Corpus(directory: a)
+        #expect(c.documents.count == 300 && Set(c.documents.map(\.id)).count == 300)
+        #expect(c.documents.allSatisfy { (50...300).contains($0.text.split(separator: " ").count) })
+        let queries = try String(contentsOfFile: a + "/queries.txt", encoding: .utf8).split(separator: "\n")
+        #expect(!queries.isEmpty && queries.allSatisfy { $0.split(separator: " ").count == 8 })
+        try SyntheticCorpus.write(documents: 300, to: b, seed: 4)
+        #expect(fa != (try Data(contentsOf: URL(fileURLWithPath: b + "/corpus.jsonl"))))
+    }
+}
