@@ -51,22 +51,9 @@ struct CandidateTests {
 
     @Test("every parameter's gradient of the candidate-set loss matches finite differences", arguments: [Float(0), 0.2])
     func gradient(dropout: Float) throws {
-        let model = try tinyModel(dropout: dropout)
         var batch = tinyBatch()
         batch.candidates = tinyCandidates()
-        let ws = Workspace()
-        func loss() -> Double {
-            var rng = SeededRNG(seed: 77)
-            return Double(try! model.forward(batch, workspace: ws, smoothing: 0.1, training: true, rng: &rng))
-        }
-        model.params.zeroGrads()
-        _ = loss()
-        model.backward(workspace: ws)
-        for e in model.params.entries {
-            expectGradient(
-                e.name, x: model.params.tensor(e.name), analytic: model.params.gradTensor(e.name),
-                eps: 1e-2, rtol: 5e-2, atol: 5e-4, samples: 6, loss: loss)
-        }
+        expectEveryParameterGradient(try tinyModel(dropout: dropout), batch: batch)
     }
 
     @Test("decoder states times gathered or consecutive output rows equal the full step's logits")

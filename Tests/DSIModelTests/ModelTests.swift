@@ -26,25 +26,29 @@ func tinyBatch() -> Seq2SeqBatch {
         targetOut: [3, 4, 5, 2, 6, 2, Seq2Seq.ignoreIndex, Seq2Seq.ignoreIndex])
 }
 
+/// Every parameter's gradient of the batch's loss (label smoothing 0.1, fixed dropout
+/// masks) against centred finite differences.
+func expectEveryParameterGradient(_ model: Seq2Seq, batch: Seq2SeqBatch, sourceLocation: SourceLocation = #_sourceLocation) {
+    let ws = Workspace()
+    func loss() -> Double {
+        var rng = SeededRNG(seed: 77)  // the same dropout masks on every evaluation
+        return Double(try! model.forward(batch, workspace: ws, smoothing: 0.1, training: true, rng: &rng))
+    }
+    model.params.zeroGrads()
+    _ = loss()
+    model.backward(workspace: ws)
+    for e in model.params.entries {
+        expectGradient(
+            e.name, x: model.params.tensor(e.name), analytic: model.params.gradTensor(e.name),
+            eps: 1e-2, rtol: 5e-2, atol: 5e-4, samples: 6, sourceLocation: sourceLocation, loss: loss)
+    }
+}
+
 @Suite("encoder-decoder")
 struct ModelTests {
     @Test("every parameter's gradient matches finite differences of the loss", arguments: [Float(0), 0.2])
     func wholeModelGradient(dropout: Float) throws {
-        let model = try tinyModel(dropout: dropout)
-        let batch = tinyBatch()
-        let ws = Workspace()
-        func loss() -> Double {
-            var rng = SeededRNG(seed: 77)  // the same dropout masks on every evaluation
-            return Double(try! model.forward(batch, workspace: ws, smoothing: 0.1, training: true, rng: &rng))
-        }
-        model.params.zeroGrads()
-        _ = loss()
-        model.backward(workspace: ws)
-        for e in model.params.entries {
-            expectGradient(
-                e.name, x: model.params.tensor(e.name), analytic: model.params.gradTensor(e.name),
-                eps: 1e-2, rtol: 5e-2, atol: 5e-4, samples: 6, loss: loss)
-        }
+        expectEveryParameterGradient(try tinyModel(dropout: dropout), batch: tinyBatch())
     }
 
     @Test("incremental decoding (KV cache) gives the full pass's logits")

@@ -24,8 +24,8 @@ extension LSA {
         return LSA(documentVectors: grown, termVectors: termVectors, singularValues: singularValues, idf: idf)
     }
 
-    /// `lsa.safetensors`: document_vectors (D, k), term_vectors (V, k), singular_values (k), idf (V).
-    /// Writes the same bytes as `safetensorsData` to `handle`, without holding them.
+    /// Writes `lsa.safetensors` to `handle` (streamed, never whole in memory):
+    /// document_vectors (D, k), term_vectors (V, k), singular_values (k), idf (V).
     public func writeSafetensors(to handle: FileHandle) throws {
         try singularValues.withUnsafeBufferPointer { s in
             try idf.withUnsafeBufferPointer { i in
@@ -36,20 +36,6 @@ extension LSA {
                         ("singular_values", [s.count], s.baseAddress!),
                         ("idf", [i.count], i.baseAddress!),
                     ], metadata: ["format": "swift-dsi-lsa"], to: handle)
-            }
-        }
-    }
-
-    public func safetensorsData() throws -> Data {
-        try singularValues.withUnsafeBufferPointer { s in
-            try idf.withUnsafeBufferPointer { i in
-                try Safetensors.encode(
-                    [
-                        ("document_vectors", documentVectors.shape, UnsafePointer(documentVectors.data)),
-                        ("term_vectors", termVectors.shape, UnsafePointer(termVectors.data)),
-                        ("singular_values", [s.count], s.baseAddress!),
-                        ("idf", [i.count], i.baseAddress!),
-                    ], metadata: ["format": "swift-dsi-lsa"])
             }
         }
     }
