@@ -170,6 +170,11 @@ extension Seq2Seq {
         let C = config.dModel
         let bias = w(head.b) + first
         for r in 0..<rows { (out + r * count).update(from: bias, count: count) }
+        if rows == 1 {
+            // One state against many rows: a matrix-vector product reads the rows once.
+            BLAS.sgemv(m: count, n: C, a: w(head.w) + first * C, lda: C, x: states, beta: 1, y: out)
+            return
+        }
         BLAS.sgemm(
             transB: true, m: rows, n: count, k: C, a: states, lda: ld, b: w(head.w) + first * C, ldb: C, beta: 1, c: out, ldc: count,
             parallel: true)
@@ -190,6 +195,10 @@ extension Seq2Seq {
         for r in 0..<rows {
             let o = out + r * K
             for (k, t) in tokens.enumerated() { o[k] = bias[Int(t)] }
+        }
+        if rows == 1 {
+            BLAS.sgemv(m: K, n: C, a: scratch, lda: C, x: states, beta: 1, y: out)
+            return
         }
         BLAS.sgemm(transB: true, m: rows, n: K, k: C, a: states, lda: ld, b: scratch, ldb: C, beta: 1, c: out, ldc: K, parallel: true)
     }

@@ -38,6 +38,19 @@ public enum BLAS {
             beta, c, Int32(ldc))
     }
 
+    /// y[m] = alpha · A[m,n] · x[n] + beta · y (A row-major with leading dimension `lda`):
+    /// `cblas_sgemv`. For a product with a single row on one side, where sgemm would
+    /// spend more time packing the large operand than multiplying it.
+    @inline(__always)
+    public static func sgemv(
+        m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, x: UnsafePointer<Float>, beta: Float = 0,
+        y: UnsafeMutablePointer<Float>
+    ) {
+        if m == 0 { return }
+        _ = Threads.configured
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
+    }
+
     /// Sets OpenBLAS's own thread count (global to the process). The project keeps it at
     /// 1 and partitions large products across its own threads instead (`parallel: true`):
     /// two thread pools spinning on two cores cost 15-20% of a training step.

@@ -79,6 +79,15 @@ struct CandidateTests {
             for r in 0..<2 {
                 for (k, tok) in chosen.enumerated() { #expect(abs(out[r * 3 + k] - logits[r * V + Int(tok)]) < 1e-5) }
                 for k in 0..<4 { #expect(abs(range[r * 4 + k] - logits[r * V + 2 + k]) < 1e-5) }
+                // One row at a time (the matrix-vector path).
+                var one = [Float](repeating: 0, count: 3)
+                chosen.withUnsafeBufferPointer { tk in
+                    model.headLogits(states: states.baseAddress! + r * C, ld: C, rows: 1, tokens: tk, scratch: &scratch, out: &one)
+                }
+                var oneRange = [Float](repeating: 0, count: 4)
+                model.headLogits(states: states.baseAddress! + r * C, ld: C, rows: 1, first: 2, count: 4, out: &oneRange)
+                for (k, tok) in chosen.enumerated() { #expect(abs(one[k] - logits[r * V + Int(tok)]) < 1e-5) }
+                for k in 0..<4 { #expect(abs(oneRange[k] - logits[r * V + 2 + k]) < 1e-5) }
             }
         }
     }
