@@ -40,13 +40,16 @@ public enum ContinualIndexer {
         for d in 0..<D0 where vocabulary.tokens[d] != old.vocabulary.tokens[d] {
             throw Failure(description: "internal error: adding documents changed the tokens of document \(old.docids.corpusIDs[d])")
         }
+        // The old trie plus the new docids (one insert each), shared by every step below.
+        var trie = old.trie
+        for d in D0..<vocabulary.tokens.count { trie.insert(vocabulary.tokens[d], document: d) }
         let model = try old.model.grown(targetVocab: vocabulary.size, targetLength: vocabulary.maxLength + 1)
         var optimizer = old.optimizer
 
         let fitStart = clock.now
         if hasDocumentTokens(vocabulary) {
             try fitRows(
-                model: model, vocabulary: vocabulary, firstNew: D0, views: news.map { $0.views(viewLength: opts.viewLength) },
+                model: model, vocabulary: vocabulary, trie: trie, firstNew: D0, views: news.map { $0.views(viewLength: opts.viewLength) },
                 memory: old.memory, margin: options.margin, steps: options.fitSteps)
         }
         let fitSeconds = (clock.now - fitStart).seconds
@@ -54,7 +57,8 @@ public enum ContinualIndexer {
         let steps =
             options.mode == .replay
             ? try replay(
-                model: model, optimizer: &optimizer, vocabulary: vocabulary, news: &news, firstNew: D0, memory: old.memory, trained: opts,
+                model: model, optimizer: &optimizer, vocabulary: vocabulary, trie: trie, news: &news, firstNew: D0, memory: old.memory,
+                trained: opts,
                 options: options, log: log)
             : 0
 
@@ -74,7 +78,7 @@ public enum ContinualIndexer {
             generations: old.generations + [
                 Generation(
                     generation: generation, firstDocument: D0, documents: documents.count, mode: options.mode.rawValue, source: source)
-            ])
+            ], vocabulary: vocabulary, trie: trie)
         let seconds = (clock.now - t0).seconds
         grown.trainingSeconds += seconds
         var report = AddReport(

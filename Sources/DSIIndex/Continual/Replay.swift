@@ -7,7 +7,7 @@ extension ContinualIndexer {
     /// `replayRatio` times as many views and queries of old documents from the replay
     /// memory. Returns the steps taken.
     static func replay(
-        model: Seq2Seq, optimizer: inout AdamW, vocabulary: TargetVocabulary, news: inout [NewDocument], firstNew D0: Int,
+        model: Seq2Seq, optimizer: inout AdamW, vocabulary: TargetVocabulary, trie: DocIDTrie, news: inout [NewDocument], firstNew D0: Int,
         memory: ReplayMemory, trained opts: TrainingOptions, options: AddOptions, log: (String) -> Void
     ) throws -> Int {
         let L = opts.viewLength
@@ -20,7 +20,7 @@ extension ContinualIndexer {
             model: model, optimizer: optimizer, step: 0, schedule: schedule, labelSmoothing: opts.labelSmoothing,
             dropoutSeed: options.seed &+ 0xD1)
         if opts.objective == .trie {
-            loop.candidates = TrieCandidates(trie: DocIDTrie(vocabulary), maxCandidates: opts.sampledCandidates, seed: options.seed &+ 0xD1)
+            loop.candidates = TrieCandidates(trie: trie, maxCandidates: opts.sampledCandidates, seed: options.seed &+ 0xD1)
         }
         log("replay: \(total) steps (\(newPerEpoch) new and \(oldPerEpoch) replayed examples per epoch), peak lr \(schedule.peak)")
         var batches: [Seq2SeqBatch] = []

@@ -5,10 +5,10 @@ import Foundation
 extension ContinualIndexer {
     /// Fits the output rows of the new documents (`RowFit`), everything else frozen.
     static func fitRows(
-        model: Seq2Seq, vocabulary: TargetVocabulary, firstNew: Int, views: [[[Int32]]], memory: ReplayMemory,
+        model: Seq2Seq, vocabulary: TargetVocabulary, trie: DocIDTrie, firstNew: Int, views: [[[Int32]]], memory: ReplayMemory,
         margin: Float, steps: Int, negatives: Int = 128
     ) throws {
-        var fit = RowFit(model: model, vocabulary: vocabulary, firstNew: firstNew)
+        var fit = RowFit(model: model, vocabulary: vocabulary, trie: trie, firstNew: firstNew)
         fit.collectItems(views: views, memory: memory)
         try fit.encodeStates()
         fit.computeBestOldLogits()
@@ -45,10 +45,10 @@ struct RowFit {
     /// Trie node → items (new and old) competing there.
     var itemsAt: [Int: [Int]] = [:]
 
-    init(model: Seq2Seq, vocabulary: TargetVocabulary, firstNew: Int) {
+    init(model: Seq2Seq, vocabulary: TargetVocabulary, trie: DocIDTrie, firstNew: Int) {
         self.model = model
         self.vocabulary = vocabulary
-        self.trie = DocIDTrie(vocabulary)
+        self.trie = trie
         self.firstNew = firstNew
         self.C = model.config.dModel
     }

@@ -33,7 +33,7 @@ public final class TrainedIndex: @unchecked Sendable {
         options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, titles: [String], model: Seq2Seq, optimizer: AdamW,
         step: Int, trainingSeconds: Double, corpusFingerprint: String,
         lsa: LSA? = nil, memory: ReplayMemory = ReplayMemory(), generations: [Generation]? = nil, vocabulary: TargetVocabulary? = nil,
-        searchOnly: Bool = false
+        searchOnly: Bool = false, trie: DocIDTrie? = nil
     ) {
         self.searchOnly = searchOnly
         precondition(titles.count == docids.corpusIDs.count, "one title per document")
@@ -47,7 +47,8 @@ public final class TrainedIndex: @unchecked Sendable {
         self.generations = generations ?? [Generation(generation: 0, firstDocument: 0, documents: titles.count, mode: "train", source: "")]
         // `vocabulary`, when given, must be `options.vocabulary(docids)` (the loader has built it already).
         self.vocabulary = vocabulary ?? options.vocabulary(docids)
-        self.trie = DocIDTrie(self.vocabulary)
+        // `trie`, when given, must hold `self.vocabulary`'s docids (`dsi add` grows the old one).
+        self.trie = trie ?? DocIDTrie(self.vocabulary)
         self.model = model
         self.optimizer = optimizer
         self.step = step
