@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Release builds use the default `-O` (bounds checks and preconditions kept): the binary
@@ -15,6 +15,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // The HTTP service (`dsi serve`, target DSIServer) only: Hummingbird 2 without its
+        // optional traits (swift-configuration, full Foundation), swift-metrics with the
+        // Prometheus backend.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // OpenBLAS (BLAS and LAPACK) through its C interface; only DSITensor imports it.
@@ -28,18 +35,30 @@ let package = Package(
         .target(name: "DSIStartup", dependencies: ["COpenBLAS"]),
         .target(name: "DSIModel", dependencies: ["DSITensor"]),
         .target(name: "DSIText"),
-        .target(name: "CSystem"),
+        .target(name: "CDSISystem"),
         .target(
             name: "DSIIndex",
             dependencies: [
-                "DSIModel", "DSIText", "DSITensor", "CSystem",
+                "DSIModel", "DSIText", "DSITensor", "CDSISystem",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // `dsi serve`: the HTTP service. Only this target (and the executable) knows HTTP.
+        .target(
+            name: "DSIServer",
+            dependencies: [
+                "DSIIndex", "DSIModel", "DSITensor", "DSIText", "CDSISystem",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "dsi",
             dependencies: [
-                "DSIModel", "DSITensor", "DSIStartup", "DSIIndex", "DSIText",
+                "DSIModel", "DSITensor", "DSIStartup", "DSIIndex", "DSIText", "DSIServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,6 +67,13 @@ let package = Package(
         .testTarget(name: "DSIModelTests", dependencies: ["DSIModel", "DSITensor"]),
         .testTarget(name: "DSITextTests", dependencies: ["DSIText"]),
         .testTarget(name: "DSIIndexTests", dependencies: ["DSIIndex", "DSIText"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "DSIServerTests",
+            dependencies: [
+                "DSIServer", "DSIIndex",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -9,7 +9,7 @@ struct DSI: ParsableCommand {
         abstract: "swift-dsi: a Differentiable Search Index (generative retrieval) on OpenBLAS.",
         subcommands: [
             TrainCommand.self, AddCommand.self, QueryCommand.self, EvalCommand.self, BM25Command.self, Toy.self, TokenizerCommand.self,
-            DocIDsCommand.self, HoldoutCommand.self, KernelsCommand.self, Bench.self,
+            DocIDsCommand.self, HoldoutCommand.self, KernelsCommand.self, Bench.self, ServeCommand.self, ReportCommand.self,
         ])
 
     static func main() {

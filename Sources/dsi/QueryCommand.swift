@@ -47,21 +47,3 @@ struct QueryCommand: ParsableCommand {
         }
     }
 }
-
-/// One query's results as `dsi query --json` prints them.
-struct QueryResult: Encodable {
-    struct Row: Encodable {
-        var rank: Int, id: String, docid: String, score: Double, title: String
-    }
-    var query: String
-    var results: [Row]
-
-    init(query: String, hits: [ConstrainedBeamSearch.Hit], index: TrainedIndex) {
-        self.query = query
-        results = hits.enumerated().map { r, h in
-            Row(
-                rank: r + 1, id: index.docids.corpusIDs[h.document], docid: index.docids.text(h.document), score: Double(h.score),
-                title: index.titles[h.document])
-        }
-    }
-}

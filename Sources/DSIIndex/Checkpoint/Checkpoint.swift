@@ -1,4 +1,4 @@
-import CSystem
+import CDSISystem
 import Foundation
 
 #if canImport(Glibc)

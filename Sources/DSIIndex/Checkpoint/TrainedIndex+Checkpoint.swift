@@ -18,6 +18,9 @@ extension TrainedIndex {
     struct StateFile: Codable {
         var step: Int
         var trainingSeconds: Double
+        /// The dev evaluations of `dsi train` (absent in checkpoints written before they
+        /// were recorded).
+        var evaluations: [TrainingEvaluation]?
     }
 
     /// Writes the checkpoint directory atomically (see `Checkpoint.write`). Without
@@ -41,7 +44,7 @@ extension TrainedIndex {
             "docids.tsv": .data(Data(docids.tsv().utf8)),
             "titles.tsv": .data(
                 Data(("corpus-id\ttitle\n" + zip(docids.corpusIDs, titles).map { "\($0)\t\(Self.oneLine($1))\n" }.joined()).utf8)),
-            "state.json": .data(try enc.encode(StateFile(step: step, trainingSeconds: trainingSeconds))),
+            "state.json": .data(try enc.encode(StateFile(step: step, trainingSeconds: trainingSeconds, evaluations: evaluations))),
             "replay.tsv": .stream { try memory.write(to: $0) },
         ]
         if let lsa { files["lsa.safetensors"] = .stream { try lsa.writeSafetensors(to: $0) } }
@@ -185,11 +188,13 @@ extension TrainedIndex {
                 message:
                     "generations cover \(generations.reduce(0) { $0 + $1.documents }) documents, docids.tsv has \(docids.corpusIDs.count)")
         }
-        return TrainedIndex(
+        let index = TrainedIndex(
             options: config.training, tokenizer: tokenizer, docids: docids, titles: titles, model: model, optimizer: optimizer,
             step: state.step, trainingSeconds: state.trainingSeconds, corpusFingerprint: manifest.corpusFingerprint ?? "",
             lsa: lsa, memory: memory, generations: generations.isEmpty ? nil : generations, vocabulary: vocabulary,
             searchOnly: purpose == .search)
+        index.evaluations = state.evaluations ?? []
+        return index
     }
 
     /// Docids are unique, prefix-free (no docid is the beginning of another, so every

@@ -79,6 +79,7 @@ public enum ContinualIndexer {
                 Generation(
                     generation: generation, firstDocument: D0, documents: documents.count, mode: options.mode.rawValue, source: source)
             ], vocabulary: vocabulary, trie: trie)
+        grown.evaluations = old.evaluations
         let seconds = (clock.now - t0).seconds
         grown.trainingSeconds += seconds
         var report = AddReport(

@@ -32,19 +32,27 @@ public struct Corpus: Sendable {
         var docs: [Document] = []
         var firstLine: [String: Int] = [:]
         try readJSONL(path, required: true) { line, obj throws(InputError) in
-            let id = try string(obj, "id", path, line)
-            let text = try string(obj, "text", path, line)
-            let title = try string(obj, "title", path, line, optional: true) ?? ""
-            guard !id.isEmpty else { throw InputError(file: path, line: line, "field \"id\": expected a non-empty string") }
-            if let first = firstLine[id] {
-                throw InputError(file: path, line: line, "duplicate document id \"\(id)\" (first on line \(first))")
+            let doc = try document(obj, file: path, line: line)
+            if let first = firstLine[doc.id] {
+                throw InputError(file: path, line: line, "duplicate document id \"\(doc.id)\" (first on line \(first))")
             }
-            if known(id) { throw InputError(file: path, line: line, "field \"id\": document \"\(id)\" is already indexed") }
-            firstLine[id] = line
-            docs.append(Document(id: id, title: title, text: text))
+            if known(doc.id) { throw InputError(file: path, line: line, "field \"id\": document \"\(doc.id)\" is already indexed") }
+            firstLine[doc.id] = line
+            docs.append(doc)
         }
         guard !docs.isEmpty else { throw InputError(file: path, line: 0, "no documents") }
         return docs
+    }
+
+    /// One BEIR-style document object (`{"id", "title"?, "text"}`; an integer id is taken
+    /// as its decimal text), checked the same way wherever documents come from (a file's
+    /// line, or an HTTP request's array element: `file` and `line` say where).
+    public static func document(_ obj: [String: Any], file: String, line: Int) throws(InputError) -> Document {
+        let id = try string(obj, "id", file, line)
+        let text = try string(obj, "text", file, line)
+        let title = try string(obj, "title", file, line, optional: true) ?? ""
+        guard !id.isEmpty else { throw InputError(file: file, line: line, "field \"id\": expected a non-empty string") }
+        return Document(id: id, title: title, text: text)
     }
 
     /// Queries of a JSON-lines file (`{"id", "text"}` per line); duplicate ids are errors.

@@ -26,6 +26,8 @@ public final class TrainedIndex: @unchecked Sendable {
     public let memory: ReplayMemory
     /// Which documents arrived when (generation 0: `dsi train`).
     public let generations: [Generation]
+    /// `dsi train`'s dev evaluations, oldest first (the learning curve; kept by `dsi add`).
+    public var evaluations: [TrainingEvaluation] = []
     /// Loaded with `LoadPurpose.search`: no optimizer state, replay memory or LSA; cannot be saved.
     public let searchOnly: Bool
 

@@ -205,6 +205,10 @@ public final class Trainer {
         func checkpoint() throws {
             dev = try evaluateDev(index)
             index.trainingSeconds = elapsed()
+            index.evaluations.append(
+                TrainingEvaluation(
+                    step: index.step, minutes: index.trainingSeconds / 60, loss: lastLoss.isFinite ? Double(lastLoss) : nil,
+                    devHits1: dev!.queries > 0 ? dev!.hits1 : nil, devHits10: dev!.queries > 0 ? dev!.hits10 : nil))
             try index.save(to: output, corpusDirectory: corpus.directory, counts: counts)
             written = (index.step, output)
             log("step \(index.step): " + Self.devText(dev!) + "; checkpoint written to " + output)
