@@ -181,10 +181,8 @@ public final class IndexService: @unchecked Sendable {
         current = ServiceSnapshot(index: index, checkpointDocuments: checkpointDocuments)
         batcher = SearchBatcher(
             maxBatch: options.maxBatch, window: options.batchWindow, timeout: options.searchTimeout,
-            snapshot: { [unowned self] in self.snapshot }, onBatch: { [unowned self] n, s in self.onBatch(n, s) })
+            snapshot: { self.snapshot }, onBatch: { n, s in self.onBatch(n, s) })
     }
-
-    deinit { batcher?.stop() }
 
     /// The current snapshot.
     public var snapshot: ServiceSnapshot { lock.withLock { current } }
@@ -372,7 +370,9 @@ public final class IndexService: @unchecked Sendable {
         }
     }
 
-    /// Stops taking searches and waits for the add being applied (if any) to finish.
+    /// Stops taking searches (queued ones are still answered) and waits for the add being
+    /// applied (if any) to finish. Call it when done with the service: the search thread
+    /// holds the service until then.
     public func shutdown() {
         batcher.stop()
         writer.sync {}

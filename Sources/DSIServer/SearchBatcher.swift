@@ -24,8 +24,9 @@ final class SearchBatcher: @unchecked Sendable {
     let maxBatch: Int
     let window: Duration
     let timeout: Duration
-    private let snapshot: @Sendable () -> ServiceSnapshot
-    private let onBatch: @Sendable (Int, Double) -> Void
+    // Released when the loop ends (`stop`), which breaks the cycle with the service.
+    private var snapshot: (@Sendable () -> ServiceSnapshot)?
+    private var onBatch: (@Sendable (Int, Double) -> Void)?
     private let cond = NSCondition()
     private var queue: [Job] = []
     private var stopping = false
@@ -40,7 +41,8 @@ final class SearchBatcher: @unchecked Sendable {
         self.timeout = timeout
         self.snapshot = snapshot
         self.onBatch = onBatch
-        let t = Thread { [unowned self] in self.loop() }
+        // The thread keeps the batcher alive until its loop ends.
+        let t = Thread { self.loop() }
         t.name = "dsi-search"
         t.stackSize = 8 << 20
         thread = t
@@ -75,6 +77,8 @@ final class SearchBatcher: @unchecked Sendable {
             cond.lock()
             while queue.isEmpty && !stopping { cond.wait() }
             if stopping && queue.isEmpty {
+                snapshot = nil
+                onBatch = nil
                 cond.unlock()
                 return
             }
@@ -95,7 +99,7 @@ final class SearchBatcher: @unchecked Sendable {
                 }
             }
             if live.isEmpty { continue }
-            let snap = snapshot()
+            let snap = snapshot!()
             let t0 = clock.now
             var groups: [[Int]: [Int]] = [:]
             for (i, j) in live.enumerated() { groups[[j.beam, j.k], default: []].append(i) }
@@ -108,7 +112,7 @@ final class SearchBatcher: @unchecked Sendable {
                     for m in members { live[m].done(.failure(error)) }
                 }
             }
-            onBatch(live.count, (clock.now - t0).seconds)
+            onBatch?(live.count, (clock.now - t0).seconds)
         }
     }
 }

@@ -21,6 +21,11 @@ public final class WriteAheadLog: @unchecked Sendable {
     public struct Record: Codable, Sendable, Equatable {
         public var sequence: UInt64
         public var documents: [Document]
+
+        public init(sequence: UInt64, documents: [Document]) {
+            self.sequence = sequence
+            self.documents = documents
+        }
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -144,6 +149,9 @@ public final class WriteAheadLog: @unchecked Sendable {
             }
         }
     }
+
+    /// The bytes of one record as the log stores it.
+    public static func bytes(of record: Record) throws -> [UInt8] { try encode(record) }
 
     static func encode(_ record: Record) throws -> [UInt8] {
         let payload = Array(try JSONEncoder().encode(record.documents))

@@ -1,0 +1,104 @@
+import DSIIndex
+import DSIServer
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+func tempPath(_ name: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("dsi-serve-\(name)-\(UUID().uuidString)").path
+}
+
+/// A small corpus: 24 documents, each about its own subject, with queries.
+func corpusDirectory() throws -> String {
+    let subjects = [
+        "apple", "river", "quartz", "violin", "glacier", "pepper", "comet", "falcon", "cedar", "copper", "lantern", "orchid",
+        "tundra", "magnet", "saffron", "beetle", "harbor", "nickel", "walnut", "cobalt", "meadow", "sparrow", "basalt", "cactus",
+        // words for the documents the tests add, so the tokenizer knows them
+        "zeppelin", "quokka", "tamarind", "obsidian", "kestrel", "mandolin",
+    ]
+    let dir = tempPath("corpus")
+    try FileManager.default.createDirectory(atPath: dir + "/qrels", withIntermediateDirectories: true)
+    var corpus = ""
+    var queries = ""
+    var train = "query-id\tcorpus-id\tscore\n"
+    for (i, s) in subjects.enumerated() {
+        corpus +=
+            "{\"id\": \"doc\(i)\", \"title\": \"All about the \(s)\", \"text\": \"The \(s) is described here. Facts on \(s) and more \(s) details follow; the \(s) matters.\"}\n"
+        queries += "{\"id\": \"q\(i)a\", \"text\": \"what is a \(s)\"}\n{\"id\": \"q\(i)b\", \"text\": \"\(s) facts\"}\n"
+        train += "q\(i)a\tdoc\(i)\t1\nq\(i)b\tdoc\(i)\t1\n"
+    }
+    try corpus.write(toFile: dir + "/corpus.jsonl", atomically: true, encoding: .utf8)
+    try queries.write(toFile: dir + "/queries.jsonl", atomically: true, encoding: .utf8)
+    try train.write(toFile: dir + "/qrels/train.tsv", atomically: true, encoding: .utf8)
+    return dir
+}
+
+/// A checkpoint trained once per test process (tiny preset, semantic docids with node
+/// tokens: the default scheme), copied for each test that changes it.
+let trainedCheckpoint: Result<String, any Error> = Result {
+    let corpus = try Corpus(directory: try corpusDirectory())
+    var o = TrainingOptions()
+    o.preset = .tiny
+    o.batchSize = 16
+    o.vocabSize = 300
+    o.lsaDimensions = 16
+    o.branching = 3
+    o.leafSize = 4
+    o.sourceLength = 24
+    o.viewLength = 12
+    o.seed = 7
+    let trainer = try Trainer(corpus: corpus, options: o)
+    let index = try trainer.makeIndex(corpusFingerprint: "test")
+    let out = tempPath("ck")
+    _ = try trainer.train(index, budget: .steps(60), output: out, evalEvery: 30)
+    return out
+}
+
+/// A fresh copy of the trained checkpoint (its own directory and log).
+func checkpointCopy() throws -> String {
+    let dst = tempPath("copy")
+    try FileManager.default.copyItem(atPath: try trainedCheckpoint.get(), toPath: dst)
+    return dst
+}
+
+func newDocument(_ i: Int, _ subject: String) -> Document {
+    Document(
+        id: "new\(i)", title: "Notes on the \(subject)",
+        text: "The \(subject) is described here. Facts on \(subject) and more \(subject) details follow; the \(subject) matters.")
+}
+
+/// Fast tests: consolidation by count and by age off unless a test asks.
+func quietOptions() -> ServiceOptions {
+    var o = ServiceOptions()
+    o.consolidateEvery = 0
+    o.consolidateMinutes = 0
+    o.consolidation.minimumSteps = 5
+    o.consolidation.epochs = 1
+    return o
+}
+
+func body(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
+
+func json(_ r: TestResponse) throws -> [String: Any] {
+    let parsed = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView))
+    guard let obj = parsed as? [String: Any] else { throw Failure("not a JSON object: \(String(buffer: r.body))") }
+    return obj
+}
+
+func errorField(_ r: TestResponse) throws -> String? {
+    ((try json(r))["error"] as? [String: Any])?["field"] as? String
+}
+
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Runs `test` against the service's router (Hummingbird's test client, no port).
+func withServer<T: Sendable>(
+    _ service: IndexService, limits: ServerLimits = ServerLimits(), _ test: @Sendable (any TestClientProtocol) async throws -> T
+) async throws -> T {
+    let app = Server.application(service: service, host: "127.0.0.1", port: 0, limits: limits)
+    return try await app.test(.router) { client in try await test(client) }
+}
