@@ -27,3 +27,16 @@ int dsi_rename_exchange(const char *a, const char *b) {
     return -1;
 }
 #endif
+
+#if defined(__linux__)
+#include <sys/resource.h>
+int dsi_set_thread_nice(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+}
+#else
+int dsi_set_thread_nice(int nice) {
+    (void)nice;
+    errno = ENOSYS;
+    return -1;
+}
+#endif

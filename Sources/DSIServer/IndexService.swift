@@ -1,3 +1,4 @@
+import CDSISystem
 import DSIIndex
 import DSIModel
 import Foundation
@@ -300,6 +301,8 @@ public final class IndexService: @unchecked Sendable {
         let options = self.options.consolidation
         let (checkpoint, corpusDirectory, log) = (self.checkpoint, self.corpusDirectory, self.log)
         Thread.detachNewThread {
+            // Background work: searches and adds come first for the CPU.
+            _ = dsi_set_thread_nice(10)
             let t0 = ContinuousClock.now
             do {
                 let (index, steps) = try ContinualIndexer.consolidate(

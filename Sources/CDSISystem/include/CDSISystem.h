@@ -5,4 +5,8 @@
 /// Returns 0 on success, -1 (errno set) on failure or where unsupported.
 int dsi_rename_exchange(const char *a, const char *b);
 
+/// Sets the calling thread's nice value (Linux: threads have their own). Returns 0 on
+/// success, -1 (errno set) on failure or where unsupported.
+int dsi_set_thread_nice(int nice);
+
 #endif
