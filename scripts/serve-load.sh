@@ -7,7 +7,7 @@
 # NEW_DOCS    JSON lines of documents to add under load (default
 #             ../shared/corpora/cranfield/corpus.jsonl; ids get a "new-" prefix)
 # Phases, 2 compute threads for the server and for dsi eval, wrk on loopback:
-#   1. dsi eval --json on the test split: its own queries per second (the reference)
+#   1. dsi eval --json on the test split, 3 runs: its own queries per second (the fastest run is the reference)
 #   2. wrk, 16 connections, 30 s of GET /search over the test queries: throughput, p50, p99
 #   3. wrk, 8 connections, while ADDS documents are added one by one (POST /documents),
 #      each then searched by its own title: found, and how long after its acknowledgement
@@ -34,9 +34,12 @@ python3 scripts/serve_load.py queries "$CORPUS" "$WORK/queries.lua"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores); $($DSI kernels)"
 
 echo "== 1. dsi eval (reference queries per second)"
-$DSI eval --checkpoint "$CK" --corpus "$CORPUS" --split test --threads 2 --json > "$WORK/eval.json"
-EVAL_QPS=$(python3 -c "import json;print(round(1000/json.load(open('$WORK/eval.json'))['ms_per_query'],2))")
-echo "dsi eval: $EVAL_QPS queries/s"
+# Three runs; the fastest is the reference (the strictest for the server on a noisy machine).
+for i in 1 2 3; do
+  $DSI eval --checkpoint "$CK" --corpus "$CORPUS" --split test --threads 2 --json > "$WORK/eval$i.json"
+done
+EVAL_QPS=$(python3 -c "import json;print(round(max(1000/json.load(open('$WORK/eval%d.json' % i))['ms_per_query'] for i in (1,2,3)),2))")
+echo "dsi eval: $EVAL_QPS queries/s (fastest of 3 runs)"
 
 start_server() {
   $DSI serve --checkpoint "$WORK/ck" --port "$PORT" --threads 2 --consolidate-every "$1" --consolidate-minutes 0 \
