@@ -4,8 +4,9 @@
 # Each trial starts the server on a copy of CHECKPOINT (the copy persists across trials,
 # with its write-ahead log), streams documents from NEW_DOCS into POST /documents one by
 # one (recording every id acknowledged with 200), and kill -9s the server at a random
-# moment (0.3-12 s in; with --consolidate-every 8 consolidations run often, so some kills
-# land in one). Then it restarts the server and checks that every document ever
+# moment (0.3-12 s in; with --consolidate-every 8 consolidations run often, so many kills
+# land in one; every tenth trial waits for a consolidation to finish and kills within a
+# second of it). Then it restarts the server and checks that every document ever
 # acknowledged is indexed (GET /documents/{id}) and found by its own title (GET /search,
 # top 10), and that the checkpoint loads. Prints one line per trial and a JSON summary.
 # Environment: DSI (default .build/release/dsi), PORT (18095), SEED (1).
@@ -76,7 +77,18 @@ while True:
     print(i, flush=True)
 PY
   ADDER=$!
-  sleep "$(python3 -c "import random; random.seed($RANDOM); print(round(random.uniform(0.3, 12), 2))")"
+  if [ $((trial % 10)) -eq 0 ]; then
+    # Every tenth trial waits (up to 5 minutes) for a consolidation to finish, then kills at
+    # once: the moments after the checkpoint is written (log rewrite, adds re-applied).
+    for _ in $(seq 1500); do
+      n=$(curl -s -m 2 "http://127.0.0.1:$PORT/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['consolidations'])" 2>/dev/null || echo 0)
+      [ "$n" -ge 1 ] && break
+      sleep 0.2
+    done
+    sleep "$(python3 -c "import random; random.seed($RANDOM); print(round(random.uniform(0, 1), 2))")"
+  else
+    sleep "$(python3 -c "import random; random.seed($RANDOM); print(round(random.uniform(0.3, 12), 2))")"
+  fi
   consolidating=$(curl -s -m 2 "http://127.0.0.1:$PORT/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['consolidating'])" 2>/dev/null || echo "?")
   kill -9 "$SERVER"; wait "$SERVER" 2>/dev/null || true
   wait "$ADDER" 2>/dev/null || true

@@ -67,3 +67,28 @@ struct ProcessTests {
         #expect(again.terminationStatus == 0)
     }
 }
+
+@Suite("dsi report")
+struct ReportTests {
+    @Test(
+        "dsi report --svg writes the learning curve of the recorded evaluations; --json prints them",
+        .enabled(if: dsiBinary() != nil, "the dsi executable is not built beside the test bundle"))
+    func report() throws {
+        let ck = try trainedCheckpoint.get()
+        let svg = tempPath("curve") + ".svg"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: dsiBinary()!)
+        p.arguments = ["report", "--checkpoint", ck, "--svg", svg, "--json"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let evals = try JSONDecoder().decode([TrainingEvaluation].self, from: data)
+        #expect(evals.map(\.step) == [30, 60])
+        let text = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(text == LearningCurve.svg(evals))
+    }
+}
