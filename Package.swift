@@ -71,7 +71,7 @@ let package = Package(
             name: "DSIServerTests",
             dependencies: [
                 "DSIServer", "DSIIndex",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
     ],

@@ -2,8 +2,11 @@ import DSIIndex
 import DSIServer
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 func tempPath(_ name: String) -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("dsi-serve-\(name)-\(UUID().uuidString)").path
@@ -82,7 +85,7 @@ func body(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
 
 func json(_ r: TestResponse) throws -> [String: Any] {
     let parsed = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView))
-    guard let obj = parsed as? [String: Any] else { throw Failure("not a JSON object: \(String(buffer: r.body))") }
+    guard let obj = parsed as? [String: Any] else { throw Failure("not a JSON object: \(r.text)") }
     return obj
 }
 
@@ -95,10 +98,59 @@ struct Failure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// Runs `test` against the service's router (Hummingbird's test client, no port).
+/// A response as the tests read it.
+struct TestResponse: Sendable {
+    var status: HTTPResponse.Status
+    /// Header values by lower-cased name.
+    var headerValues: [String: String]
+    var body: ByteBuffer
+    var contentType: String? { headerValues["content-type"] }
+    var text: String { String(decoding: body.readableBytesView, as: UTF8.self) }
+}
+
+/// An HTTP client of a server on 127.0.0.1 (URLSession), with the shape of
+/// Hummingbird's test client. (HummingbirdTesting itself is not used: it brings
+/// async-http-client and a second BoringSSL, which doubled CI's build time.)
+struct LiveClient: Sendable {
+    let port: Int
+
+    @discardableResult
+    func execute<Return: Sendable>(
+        uri: String, method: HTTPRequest.Method, contentType: String? = nil, body: ByteBuffer? = nil,
+        testCallback: @Sendable (TestResponse) async throws -> Return = { $0 }
+    ) async throws -> Return {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(uri)")!)
+        request.httpMethod = method.rawValue
+        request.timeoutInterval = 120
+        if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        if let body { request.httpBody = Data(body.readableBytesView) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        var headers: [String: String] = [:]
+        for (k, v) in http.allHeaderFields { headers[String(describing: k).lowercased()] = String(describing: v) }
+        let r = TestResponse(status: HTTPResponse.Status(code: http.statusCode), headerValues: headers, body: ByteBuffer(bytes: data))
+        return try await testCallback(r)
+    }
+}
+
+/// Runs `test` against the service served on an ephemeral loopback port, then shuts the
+/// server down (gracefully, as SIGTERM would).
 func withServer<T: Sendable>(
-    _ service: IndexService, limits: ServerLimits = ServerLimits(), _ test: @Sendable (any TestClientProtocol) async throws -> T
+    _ service: IndexService, limits: ServerLimits = ServerLimits(), _ test: @Sendable (LiveClient) async throws -> T
 ) async throws -> T {
-    let app = Server.application(service: service, host: "127.0.0.1", port: 0, limits: limits)
-    return try await app.test(.router) { client in try await test(client) }
+    let (ports, continuation) = AsyncStream<Int>.makeStream()
+    let app = Server.application(service: service, host: "127.0.0.1", port: 0, limits: limits, onRunning: { continuation.yield($0) })
+    let task = Task { try await app.run() }
+    var next = ports.makeAsyncIterator()
+    guard let port = await next.next() else { throw Failure("the server did not start") }
+    do {
+        let result = try await test(LiveClient(port: port))
+        task.cancel()
+        _ = await task.result
+        return result
+    } catch {
+        task.cancel()
+        _ = await task.result
+        throw error
+    }
 }

@@ -51,8 +51,8 @@ struct ProcessTests {
         let base = "http://127.0.0.1:\(port)"
         let (status, _) = try await request(base + "/search?q=comet")
         #expect(status == 200)
-        let doc = "{\"id\": \"late\", \"title\": \"Notes on the kestrel\", \"text\": \"The kestrel hovers over fields.\"}"
-        async let added = request(base + "/documents", body: doc)
+        let late = "{\"id\": \"late\", \"title\": \"Notes on the kestrel\", \"text\": \"The kestrel hovers over fields.\"}"
+        async let added = request(base + "/documents", body: late)
         try await Task.sleep(for: .milliseconds(100))
         server.terminate()  // SIGTERM
         let (addStatus, addBody) = try await added

@@ -2,7 +2,6 @@ import DSIIndex
 import DSIServer
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import Testing
 
 @Suite("dsi serve: endpoints", .serialized)
@@ -96,7 +95,7 @@ struct EndpointTests {
             for (uri, method, b, status, field) in cases {
                 try await client.execute(uri: uri, method: method, body: b.map(body)) { r in
                     #expect(r.status == status, "\(method) \(uri) \(b ?? "")")
-                    #expect(r.headers[.contentType]?.hasPrefix("application/json") == true)
+                    #expect(r.contentType?.hasPrefix("application/json") == true)
                     let err = try json(r)["error"] as? [String: Any]
                     #expect(err?["status"] as? Int == Int(status.code))
                     #expect((err?["message"] as? String)?.isEmpty == false)
@@ -217,8 +216,8 @@ struct EndpointTests {
                 #expect((o["uptime_seconds"] as? Double ?? -1) >= 0)
             }
             try await client.execute(uri: "/metrics", method: .get) { r in
-                #expect(r.headers[.contentType]?.hasPrefix("text/plain") == true)
-                let text = String(buffer: r.body)
+                #expect(r.contentType?.hasPrefix("text/plain") == true)
+                let text = r.text
                 #expect(text.contains(#"dsi_http_requests_total{endpoint="/search",method="GET",status="200"} 1"#))
                 #expect(text.contains(#"dsi_http_requests_total{endpoint="/search",method="GET",status="400"} 1"#))
                 #expect(text.contains(#"dsi_http_request_duration_seconds_count{endpoint="/search",method="GET"} 2"#))
@@ -238,8 +237,8 @@ struct EndpointTests {
         try await withServer(service) { client in
             try await client.execute(uri: "/?q=what+is+a+comet", method: .get) { r in
                 #expect(r.status == .ok)
-                #expect(r.headers[.contentType]?.hasPrefix("text/html") == true)
-                let html = String(buffer: r.body)
+                #expect(r.contentType?.hasPrefix("text/html") == true)
+                let html = r.text
                 #expect(html.contains("<form method=get"))
                 #expect(html.contains("value=\"what is a comet\""))
                 #expect(html.contains("All about the comet"))
@@ -249,18 +248,18 @@ struct EndpointTests {
                 #expect(!html.contains("http://") || html.contains("xmlns=\"http://www.w3.org/2000/svg\""))
             }
             try await client.execute(uri: "/?q=%3Cscript%3E", method: .get) { r in
-                #expect(!String(buffer: r.body).contains("<script>"))
+                #expect(!r.text.contains("<script>"))
             }
             try await client.execute(
-                uri: "/", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                uri: "/", method: .post, contentType: "application/x-www-form-urlencoded",
                 body: body("id=form1&title=Notes+on+the+tamarind&text=The+tamarind+is+described+here.+Facts+on+tamarind.")
             ) { r in
                 #expect(r.status == .ok)
-                #expect(String(buffer: r.body).contains("Added form1"))
+                #expect(r.text.contains("Added form1"))
             }
             try await client.execute(uri: "/", method: .post, body: body("id=&text=x")) { r in
                 #expect(r.status == .badRequest)
-                #expect(String(buffer: r.body).contains("expected a non-empty string"))
+                #expect(r.text.contains("expected a non-empty string"))
             }
             try await client.execute(uri: "/documents/form1", method: .get) { r in #expect(r.status == .ok) }
         }

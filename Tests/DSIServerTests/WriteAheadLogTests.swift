@@ -2,7 +2,6 @@ import DSIIndex
 import DSIServer
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import Testing
 
 @Suite("write-ahead log")
