@@ -78,8 +78,12 @@ while True:
 PY
   ADDER=$!
   if [ $((trial % 10)) -eq 0 ]; then
-    # Every tenth trial waits (up to 5 minutes) for a consolidation to finish, then kills at
-    # once: the moments after the checkpoint is written (log rewrite, adds re-applied).
+    # Every tenth trial lets a few adds through, stops adding, waits (up to 5 minutes) for
+    # the consolidation to finish, and kills within a second of it: the moments after the
+    # checkpoint is written (log rewrite, adds re-applied).
+    sleep 3
+    curl -s -m 5 -X POST "http://127.0.0.1:$PORT/consolidate" > /dev/null || true
+    kill "$ADDER" 2>/dev/null || true
     for _ in $(seq 1500); do
       n=$(curl -s -m 2 "http://127.0.0.1:$PORT/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['consolidations'])" 2>/dev/null || echo 0)
       [ "$n" -ge 1 ] && break
