@@ -53,7 +53,15 @@ struct ProcessTests {
         #expect(status == 200)
         let late = "{\"id\": \"late\", \"title\": \"Notes on the kestrel\", \"text\": \"The kestrel hovers over fields.\"}"
         async let added = request(base + "/documents", body: late)
-        try await Task.sleep(for: .milliseconds(100))
+        // SIGTERM only once the server holds the add (it is in the log before it is applied and
+        // answered): a fixed sleep raced the client's connect on a loaded machine, and a
+        // request that never reached the server before shutdown is refused, not drained.
+        let wal = URL(fileURLWithPath: ck).standardizedFileURL.path + ".wal"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let d = FileManager.default.contents(atPath: wal), String(decoding: d, as: UTF8.self).contains("kestrel") { break }
+            try await Task.sleep(for: .milliseconds(2))
+        }
         server.terminate()  // SIGTERM
         let (addStatus, addBody) = try await added
         server.waitUntilExit()
