@@ -31,6 +31,14 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "DSITensor", dependencies: ["COpenBLAS"]),
+        // MPI (Open MPI) for data-parallel training under `mpirun`; only DSIDistributed
+        // imports it.
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
+        .target(name: "DSIDistributed", dependencies: ["CMPI", "DSIModel"]),
         // Start-up code of the executable: picks OpenBLAS's kernels for this CPU.
         .target(name: "DSIStartup", dependencies: ["COpenBLAS"]),
         .target(name: "DSIModel", dependencies: ["DSITensor"]),
@@ -58,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "dsi",
             dependencies: [
-                "DSIModel", "DSITensor", "DSIStartup", "DSIIndex", "DSIText", "DSIServer",
+                "DSIModel", "DSITensor", "DSIStartup", "DSIIndex", "DSIText", "DSIServer", "DSIDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

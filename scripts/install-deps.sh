@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs what swift-dsi needs beyond a Swift toolchain: OpenBLAS and pkg-config
-# (Debian/Ubuntu). Does nothing when they are already there. Runs apt-get as root, or
+# Installs what swift-dsi needs beyond a Swift toolchain: OpenBLAS, Open MPI (headers,
+# library and mpirun: data-parallel training) and pkg-config (Debian/Ubuntu). Does nothing when they are already there. Runs apt-get as root, or
 # through sudo when not root.
 set -euo pipefail
 missing=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || missing+=(libopenblas-dev)
+dpkg -s libopenmpi-dev >/dev/null 2>&1 || missing+=(libopenmpi-dev)
+command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

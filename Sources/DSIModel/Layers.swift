@@ -301,12 +301,22 @@ public func residualBackward(da: Buf, db: Buf, dout: Buf, n: Int) {
 
 // MARK: - Dropout (inverted)
 
-/// out (n) = inp · mask, mask ∈ {0, 1/(1−p)} drawn from `rng` (saved for backward).
-public func dropoutForward(out: Buf, mask: Buf, inp: Buf, n: Int, p: Float, rng: inout SeededRNG) {
+/// out (rows, width) = inp · mask, mask ∈ {0, 1/(1−p)} (saved for backward). Row r's
+/// mask is drawn from its own generator, seeded by (`seed`, `firstRow` + r): a row's mask
+/// depends on its global index, not on which rows share the call, so data-parallel
+/// shares of a batch (`Seq2SeqBatch.firstRow`) drop exactly what the whole batch would.
+public func dropoutForward(out: Buf, mask: Buf, inp: Buf, rows: Int, width: Int, firstRow: Int = 0, p: Float, seed: UInt64) {
     let keep = 1 / (1 - p)
-    for i in 0..<n { mask[i] = rng.uniform() < p ? 0 : keep }
-    parallelFor(n, grain: 65536) { r in
-        for i in r { out[i] = inp[i] * mask[i] }
+    parallelFor(rows, grain: max(1, 16384 / max(1, width))) { r in
+        for row in r {
+            var rng = SeededRNG(seed: seed ^ (UInt64(firstRow + row) &* 0xD1B5_4A32_D192_ED03))
+            let o = row * width
+            for j in 0..<width {
+                let m: Float = rng.uniform() < p ? 0 : keep
+                mask[o + j] = m
+                out[o + j] = inp[o + j] * m
+            }
+        }
     }
 }
 

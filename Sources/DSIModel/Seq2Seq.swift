@@ -15,6 +15,10 @@ public struct Seq2SeqBatch: Sendable {
     public var targetOut: [Int32]
     /// What each position's softmax is taken over; nil: the whole decoder vocabulary.
     public var candidates: OutputCandidates? = nil
+    /// The index of this batch's first example in the global batch it is a share of
+    /// (data-parallel training; 0 otherwise). Dropout masks are drawn per global row, so a
+    /// share drops exactly what the whole batch would at its rows.
+    public var firstRow: Int = 0
 
     public init(B: Int, S: Int, T: Int, source: [Int32], sourceMask: [Float], targetIn: [Int32], targetOut: [Int32]) {
         self.B = B
@@ -196,11 +200,13 @@ extension Seq2Seq {
 
     /// Runs the encoder over `ws`'s current batch; leaves the memory in `ws.memory`.
     func encoderForward(
-        _ ws: Workspace, source: UnsafePointer<Int32>, mask: UnsafePointer<Float>, B: Int, S: Int, training: Bool, rng: inout SeededRNG
+        _ ws: Workspace, source: UnsafePointer<Int32>, mask: UnsafePointer<Float>, B: Int, S: Int, training: Bool, firstExample: Int = 0,
+        rng: inout SeededRNG
     ) {
         let C = config.dModel
         let H = config.heads
         let N = B * S
+        let firstRow = firstExample * S
         let p = config.dropout
         let drop = training && p > 0
         embeddingForward(
@@ -212,12 +218,20 @@ extension Seq2Seq {
             selfAttentionForward(
                 branch: ws.branch.data, x: x, norm: L.ln1, qkvLin: L.qkv, proj: L.proj, ln: a.norm1, qkv: a.qkv.data, att: a.att.data,
                 probs: a.probs.data, keyMask: mask, shape: shape, N: N)
-            if drop { dropoutForward(out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
+            if drop {
+                dropoutForward(
+                    out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, rows: N, width: C, firstRow: firstRow, p: p,
+                    seed: rng.next())
+            }
             residualForward(out: a.res1.data, a: x, b: ws.branch.data, n: N * C)
             feedForwardForward(
                 branch: ws.branch.data, x: a.res1.data, norm: L.ln2, fc1: L.fc1, fc2: L.fc2, ln: a.norm2, hidden: a.fc1.data,
                 activated: a.gelu.data, N: N)
-            if drop { dropoutForward(out: ws.branch.data, mask: a.mask2!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
+            if drop {
+                dropoutForward(
+                    out: ws.branch.data, mask: a.mask2!.data, inp: ws.branch.data, rows: N, width: C, firstRow: firstRow, p: p,
+                    seed: rng.next())
+            }
             residualForward(out: a.out.data, a: a.res1.data, b: ws.branch.data, n: N * C)
             x = a.out.data
         }
@@ -246,7 +260,8 @@ extension Seq2Seq {
         let drop = training && p > 0
         let src = ws.source.baseAddress!
         let mask = ws.sourceMask.baseAddress!
-        encoderForward(ws, source: src, mask: mask, B: B, S: S, training: training, rng: &rng)
+        encoderForward(ws, source: src, mask: mask, B: B, S: S, training: training, firstExample: batch.firstRow, rng: &rng)
+        let firstRow = batch.firstRow * T
 
         embeddingForward(
             out: ws.decEmbed.data, tokens: ws.targetIn.baseAddress!, table: w(tgtEmbed), positions: w(tgtPos), scale: embedScale, B: B,
@@ -259,7 +274,11 @@ extension Seq2Seq {
             selfAttentionForward(
                 branch: ws.branch.data, x: y, norm: L.ln1, qkvLin: L.qkv, proj: L.proj, ln: a.norm1, qkv: a.qkv.data, att: a.att.data,
                 probs: a.probs.data, keyMask: nil, shape: selfShape, N: N)
-            if drop { dropoutForward(out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
+            if drop {
+                dropoutForward(
+                    out: ws.branch.data, mask: a.mask1!.data, inp: ws.branch.data, rows: N, width: C, firstRow: firstRow, p: p,
+                    seed: rng.next())
+            }
             residualForward(out: a.res1.data, a: y, b: ws.branch.data, n: N * C)
 
             linearForward(
@@ -267,13 +286,21 @@ extension Seq2Seq {
             crossAttentionForward(
                 branch: ws.branch.data, x: a.res1.data, norm: L.ln2, qLin: L.crossQ, proj: L.crossProj, ln: a.norm2, q: a.crossQ.data,
                 kv: a.crossKV.data, att: a.crossAtt.data, probs: a.crossProbs.data, keyMask: mask, shape: crossShape, N: N)
-            if drop { dropoutForward(out: ws.branch.data, mask: a.mask2!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
+            if drop {
+                dropoutForward(
+                    out: ws.branch.data, mask: a.mask2!.data, inp: ws.branch.data, rows: N, width: C, firstRow: firstRow, p: p,
+                    seed: rng.next())
+            }
             residualForward(out: a.res2.data, a: a.res1.data, b: ws.branch.data, n: N * C)
 
             feedForwardForward(
                 branch: ws.branch.data, x: a.res2.data, norm: L.ln3, fc1: L.fc1, fc2: L.fc2, ln: a.norm3, hidden: a.fc1.data,
                 activated: a.gelu.data, N: N)
-            if drop { dropoutForward(out: ws.branch.data, mask: a.mask3!.data, inp: ws.branch.data, n: N * C, p: p, rng: &rng) }
+            if drop {
+                dropoutForward(
+                    out: ws.branch.data, mask: a.mask3!.data, inp: ws.branch.data, rows: N, width: C, firstRow: firstRow, p: p,
+                    seed: rng.next())
+            }
             residualForward(out: a.out.data, a: a.res2.data, b: ws.branch.data, n: N * C)
             y = a.out.data
         }
@@ -287,6 +314,7 @@ extension Seq2Seq {
         if let cands = batch.candidates {
             let (total, counted) = candidateHeadForward(ws, cands, smoothing: smoothing)
             ws.counted = counted
+            ws.lossSum = total
             return counted == 0 ? 0 : Float(total / Double(counted))
         }
         ws.prepareLogits(config: config)
@@ -297,11 +325,14 @@ extension Seq2Seq {
         ws.counted = counted
         var total: Double = 0
         for i in 0..<N { total += Double(ws.losses[i]) }
+        ws.lossSum = total
         return counted == 0 ? 0 : Float(total / Double(counted))
     }
 
-    /// Adds the gradient of the last `forward`'s mean loss to `params.grads`.
-    public func backward(workspace ws: Workspace) {
+    /// Adds the gradient of the last `forward`'s mean loss to `params.grads`; with
+    /// `denominator`, of its summed loss divided by `denominator` instead (a data-parallel
+    /// share's part of the global batch's mean).
+    public func backward(workspace ws: Workspace, denominator: Int? = nil) {
         let B = ws.B
         let S = ws.S
         let T = ws.T
@@ -315,13 +346,13 @@ extension Seq2Seq {
         ws.prepareBackward(config: config)
 
         if ws.candidates {
-            candidateHeadBackward(ws, dloss: 1 / Float(ws.counted))
+            candidateHeadBackward(ws, dloss: 1 / Float(denominator ?? ws.counted))
         } else {
             ws.prepareLogitGradients(config: config)
             ws.dlogits.zero()
             crossEntropyBackward(
                 dlogits: ws.dlogits.data, probs: ws.probs.data, targets: ws.targetOut.baseAddress!, N: N, V: V, smoothing: ws.smoothing,
-                ignoreIndex: Self.ignoreIndex, dloss: 1 / Float(ws.counted))
+                ignoreIndex: Self.ignoreIndex, dloss: 1 / Float(denominator ?? ws.counted))
             linearBackward(
                 dinp: ws.dln.data, dweight: g(head.w), dbias: g(head.b), dout: ws.dlogits.data, inp: ws.decNorm.data, weight: w(head.w),
                 N: N, IC: C, OC: V, accumulate: false)

@@ -85,6 +85,8 @@ public final class Workspace: @unchecked Sendable {
     // Current batch.
     private(set) var B = 0, S = 0, T = 0
     var counted = 0
+    /// The last forward pass's summed loss over its `counted` positions.
+    var lossSum: Double = 0
     var smoothing: Float = 0
     var dropoutUsed = false
     /// Whether the current batch is scored over candidate sets (else over all tokens).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DSIDistributed
 import DSIIndex
 import DSIModel
 import DSITensor
@@ -54,14 +55,37 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Under `mpirun -np N`: data-parallel training over MPI (Sources/DSIDistributed).
+        // A plain run never initializes MPI.
+        let mpi = try MPICommunicator.initializeIfLaunched()
+        guard let mpi else { return try train(collective: nil) }
+        do {
+            try train(collective: mpi)
+            mpi.finalize()
+        } catch {
+            // One rank's error must stop them all (the others would wait in the next
+            // collective call for ever): name the rank, then abort the launch.
+            FileHandle.standardError.write(Data("error: rank \(mpi.rank) of \(mpi.size): \(error)\n".utf8))
+            mpi.abort(code: 1)
+        }
+    }
+
+    func train(collective: MPICommunicator?) throws {
         try compute.apply()
         let budget: TrainingBudget =
             if let steps { .steps(steps) } else if let timeBudget { .minutes(timeBudget) } else { .epochs(epochs ?? 20) }
         let out = output ?? TrainingRun.defaultOutput(corpus: corpus)
-        let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        let lead = (collective?.rank ?? 0) == 0
+        // Progress comes from rank 0 alone.
+        let log: (String) -> Void = lead ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { _ in }
+        if let collective, batchSize < collective.size {
+            throw ValidationError(
+                "--batch-size \(batchSize) cannot be shared by \(collective.size) ranks: give at least \(collective.size)")
+        }
         log(
             "kernels: OpenBLAS \(BLAS.coreName)" + (ComputeOptions.kernelsChosenAtStartup ? " (chosen at start-up for this CPU)" : "")
-                + ", \(Threads.count) thread" + (Threads.count == 1 ? "" : "s"))
+                + ", \(Threads.count) thread" + (Threads.count == 1 ? "" : "s")
+                + (collective.map { " per rank, \($0.size) MPI ranks" } ?? ""))
         var options = TrainingOptions()
         options.preset = preset
         options.docids = docids
@@ -77,7 +101,8 @@ struct TrainCommand: ParsableCommand {
         if let queryRepeats { options.queryRepeats = queryRepeats }
         if let spans { options.spansPerDocument = spans }
         let (trainer, index) = try TrainingRun.prepare(corpus: corpus, options: options, output: out, resume: resume, log: log)
-        let report = try trainer.train(index, budget: budget, output: out, evalEvery: evalEvery)
+        let report = try trainer.train(index, budget: budget, output: out, evalEvery: evalEvery, collective: collective)
+        guard lead else { return }
         if json {
             try printJSON(report)
         } else {

@@ -11,6 +11,21 @@ public struct TrainReport: Sendable, Codable, Equatable {
     public var devHits10: Double?
     public var devQueries: Int
     public var skippedQrels: Int
+    /// Data-parallel runs (`mpirun`): the ranks and what exchanging gradients cost rank 0
+    /// per step (time in MPI calls, which includes waiting for slower ranks; bytes it
+    /// contributed). Nil (null in JSON) for a single process.
+    public var dataParallel: DataParallel?
+
+    public struct DataParallel: Sendable, Codable, Equatable {
+        public var ranks: Int
+        public var exchangeMsPerStep: Double
+        public var exchangeMBPerStep: Double
+        enum CodingKeys: String, CodingKey {
+            case ranks
+            case exchangeMsPerStep = "exchange_ms_per_step"
+            case exchangeMBPerStep = "exchange_mb_per_step"
+        }
+    }
 
     public init(
         documents: Int, examples: Int, steps: Int, seconds: Double, tokensPerSecond: Double, loss: Double?, devHits1: Double?,
@@ -35,6 +50,7 @@ public struct TrainReport: Sendable, Codable, Equatable {
         case devHits10 = "dev_hits@10"
         case devQueries = "dev_queries"
         case skippedQrels = "skipped_qrels"
+        case dataParallel = "data_parallel"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -49,6 +65,7 @@ public struct TrainReport: Sendable, Codable, Equatable {
         try c.encode(devHits10, forKey: .devHits10)
         try c.encode(devQueries, forKey: .devQueries)
         try c.encode(skippedQrels, forKey: .skippedQrels)
+        try c.encode(dataParallel, forKey: .dataParallel)
     }
 
     /// The summary line `dsi train` prints.
@@ -58,5 +75,10 @@ public struct TrainReport: Sendable, Codable, Equatable {
         let devText = devQueries > 0 ? "dev hits@1 \(f(devHits1)), hits@10 \(f(devHits10)) (\(devQueries) queries)" : "no dev queries"
         return
             "trained \(documents) documents (\(examples) examples per epoch) for \(steps) steps in \(String(format: "%.1f", seconds)) s; loss \(lossText); \(devText); \(skippedQrels) qrels skipped"
+            + (dataParallel.map {
+                String(
+                    format: "; %d ranks, gradient exchange %.1f ms and %.1f MB per step", $0.ranks, $0.exchangeMsPerStep,
+                    $0.exchangeMBPerStep)
+            } ?? "")
     }
 }

@@ -163,9 +163,15 @@ public final class Trainer {
     /// that step, with a checkpoint, as an interruption would (the schedule still follows
     /// `budget`). A non-finite step stops the run with `TrainingDiverged`, leaving the
     /// last checkpoint as it was.
+    ///
+    /// With a `collective` (`mpirun -np N dsi train`), every rank calls this with the same
+    /// index and options: each trains on its share of every batch (`TrainingLoop`), and
+    /// rank 0 alone evaluates, logs and writes the checkpoint. The report is rank 0's.
     public func train(
-        _ index: TrainedIndex, budget: TrainingBudget, output: String, evalEvery: Int = 500, logEvery: Int = 50, stopAt: Int? = nil
+        _ index: TrainedIndex, budget: TrainingBudget, output: String, evalEvery: Int = 500, logEvery: Int = 50, stopAt: Int? = nil,
+        collective: Collective? = nil
     ) throws -> TrainReport {
+        let lead = (collective?.rank ?? 0) == 0
         try Checkpoint.checkReplaceable(output)
         let config = index.model.config
         let spe = (examplesPerEpoch + options.batchSize - 1) / options.batchSize
@@ -180,6 +186,7 @@ public final class Trainer {
         let loop = TrainingLoop(
             model: index.model, optimizer: index.optimizer, step: index.step, schedule: schedule, labelSmoothing: options.labelSmoothing,
             dropoutSeed: options.seed &+ 0xD0)
+        loop.collective = collective
         if options.objective == .trie {
             loop.candidates = TrieCandidates(trie: index.trie, maxCandidates: options.sampledCandidates, seed: options.seed)
         }
@@ -203,6 +210,7 @@ public final class Trainer {
         }
         func done() -> Bool { progress() >= 1 || (stopAt.map { index.step >= $0 } ?? false) }
         func checkpoint() throws {
+            guard lead else { return }
             dev = try evaluateDev(index)
             index.trainingSeconds = elapsed()
             index.evaluations.append(
@@ -222,13 +230,16 @@ public final class Trainer {
         }
         log(
             "training: \(index.model.params.parameterCount) parameters, \(examplesPerEpoch) examples per epoch (\(spe) steps), budget \(budget), from step \(index.step)"
+                + (collective.map {
+                    ", \($0.size) ranks (data-parallel; each trains on 1/\($0.size) of every batch of \(options.batchSize))"
+                } ?? "")
         )
         do {
             try loop.run(done: done, progress: progress, batch: batch) { result in
                 index.step = loop.step
                 index.optimizer = loop.optimizer
                 lastLoss = result.loss
-                if index.step % logEvery == 0 || (clock.now - lastLog).seconds > 30 {
+                if lead && (index.step % logEvery == 0 || (clock.now - lastLog).seconds > 30) {
                     lastLog = clock.now
                     let run = (clock.now - start).seconds
                     let p = progress()
@@ -248,11 +259,18 @@ public final class Trainer {
         }
         try checkpoint()
         let run = (clock.now - start).seconds
-        return TrainReport(
+        var report = TrainReport(
             documents: corpus.documents.count, examples: examplesPerEpoch, steps: index.step, seconds: index.trainingSeconds,
             tokensPerSecond: Double(tokens) / max(run, 1e-9), loss: lastLoss.isFinite ? Double(lastLoss) : nil,
             devHits1: dev.flatMap { $0.queries > 0 ? $0.hits1 : nil }, devHits10: dev.flatMap { $0.queries > 0 ? $0.hits10 : nil },
             devQueries: dev?.queries ?? 0, skippedQrels: skippedQrels)
+        if let collective {
+            let steps = max(1, loop.exchange.calls)
+            report.dataParallel = TrainReport.DataParallel(
+                ranks: collective.size, exchangeMsPerStep: loop.exchange.seconds * 1000 / Double(steps),
+                exchangeMBPerStep: Double(loop.exchange.bytes) / Double(steps) / 1_048_576)
+        }
+        return report
     }
 
     static func devText(_ dev: (hits1: Double, hits10: Double, queries: Int)) -> String {
