@@ -1,4 +1,5 @@
 import ArgumentParser
+import DSIDistributed
 import DSIIndex
 import Foundation
 
@@ -37,6 +38,7 @@ struct AddCommand: ParsableCommand {
     }
 
     func run() throws {
+        try refuseUnderMPI("add")
         try compute.apply()
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         var options = AddOptions()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DSIDistributed
 import DSIIndex
 import DSIServer
 import Foundation
@@ -44,6 +45,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        try refuseUnderMPI("serve")
         try compute.apply()
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("dsi serve: " + $0 + "\n").utf8)) }
         var options = ServiceOptions()

@@ -111,3 +111,12 @@ struct TrainCommand: ParsableCommand {
         }
     }
 }
+
+/// Commands that write a checkpoint run as one process: under `mpirun -np N` the N copies
+/// would write the same files. Only `dsi train` is data-parallel.
+func refuseUnderMPI(_ command: String) throws {
+    if MPICommunicator.launched {
+        throw ValidationError(
+            "dsi \(command) does not run under mpirun (its processes would all write the same checkpoint); only dsi train is data-parallel")
+    }
+}
