@@ -21,6 +21,10 @@ public enum OpsBenchmark {
         public var blasCoreForced = false
         /// Medians of the step's phases: forward, backward, and clipping + AdamW.
         public var forwardSeconds: Double, backwardSeconds: Double, optimizerSeconds: Double
+        /// The machine's FMA peak on `threads` threads, measured in the same run (set by
+        /// the CLI, which knows the CPU: Sources/DSIStartup/peak.c), and its vector width.
+        public var fmaPeakGFLOPS: Double? = nil
+        public var fmaVectorFloats: Int? = nil
 
         enum CodingKeys: String, CodingKey {
             case threads, parameters, batch
@@ -39,6 +43,9 @@ public enum OpsBenchmark {
                 "optimizer_seconds_median"
             case blasCore = "blas_core"
             case blasCoreForced = "blas_core_forced"
+            case fmaPeakGFLOPS = "fma_peak_gflops"
+            case fmaVectorFloats = "fma_vector_floats"
+            case peakFraction = "train_fraction_of_fma_peak"
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -58,6 +65,9 @@ public enum OpsBenchmark {
             try c.encode(forwardSeconds, forKey: .forwardSeconds)
             try c.encode(backwardSeconds, forKey: .backwardSeconds)
             try c.encode(optimizerSeconds, forKey: .optimizerSeconds)
+            try c.encode(fmaPeakGFLOPS, forKey: .fmaPeakGFLOPS)
+            try c.encode(fmaVectorFloats, forKey: .fmaVectorFloats)
+            try c.encode(fmaPeakGFLOPS.map { trainGFLOPS / $0 }, forKey: .peakFraction)
             try c.encode(blasCore, forKey: .blasCore)
             try c.encode(blasCoreForced, forKey: .blasCoreForced)
         }
@@ -70,6 +80,10 @@ public enum OpsBenchmark {
             s += "\(fmt(gflopPerStep)) GFLOP/step, \(fmt(trainGFLOPS)) GFLOP/s\n"
             s +=
                 "  phases (median s): forward \(fmt(forwardSeconds, 3)), backward \(fmt(backwardSeconds, 3)), clip + AdamW \(fmt(optimizerSeconds, 3))\n"
+            if let peak = fmaPeakGFLOPS {
+                s +=
+                    "FMA peak (\(threads) threads, \(fmaVectorFloats ?? 0)-float vectors, 12 chains each): \(fmt(peak)) GFLOP/s; the training step reaches \(fmt(100 * trainGFLOPS / peak, 1))% of it\n"
+            }
             s += "peak RSS \(fmt(peakRSS, 1)) MiB"
             return s
         }

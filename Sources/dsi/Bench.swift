@@ -1,6 +1,7 @@
 import ArgumentParser
 import DSIIndex
 import DSIModel
+import DSIStartup
 import DSITensor
 import Foundation
 
@@ -28,6 +29,7 @@ extension Bench {
             var result = try OpsBenchmark.run(
                 steps: steps, warmup: warmup, batch: batch, sourceLength: sourceLength, targetLength: targetLength)
             result.blasCoreForced = ComputeOptions.kernelsChosenAtStartup
+            (result.fmaPeakGFLOPS, result.fmaVectorFloats) = fmaPeak()
             if json {
                 try printJSON(result)
             } else {
@@ -57,4 +59,21 @@ extension Bench {
             try printJSON(try QueryBenchmark.run(docids: docids, scheme: scheme, beam: beam, topK: topK))
         }
     }
+}
+
+/// The machine's FMA peak on `Threads.count` threads at once: each runs 12 independent
+/// FMA chains on the widest vectors this CPU supports (Sources/DSIStartup/peak.c); the
+/// best of five rounds of about 0.2 s, summed over threads.
+func fmaPeak() -> (gflops: Double, vectorFloats: Int) {
+    let tier = dsi_cpu_simd_tier()
+    let floats = tier >= Int32(DSI_TIER_AVX512.rawValue) ? 16 : tier >= Int32(DSI_TIER_AVX2.rawValue) ? 8 : 4
+    let n = Threads.count
+    var best = 0.0
+    for _ in 0..<5 {
+        let rates = UnsafeMutableBufferPointer<Double>.allocate(capacity: n)
+        defer { rates.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: n) { i in rates[i] = dsi_fma_chains_gflops(tier, 200_000_000 / Int(floats)) }
+        best = max(best, rates.reduce(0, +))
+    }
+    return (best, floats)
 }

@@ -51,3 +51,15 @@ struct KernelChoiceTests {
         #expect(t >= Int32(DSI_TIER_BASE.rawValue) && t <= Int32(DSI_TIER_AVX512.rawValue))
     }
 }
+
+@Suite("FMA peak measurement")
+struct FMAPeakTests {
+    @Test("every vector width up to this CPU's runs its 12 chains and reports a finite positive rate")
+    func runsOnEveryTier() {
+        let top = dsi_cpu_simd_tier()
+        for tier in [DSI_TIER_BASE, DSI_TIER_AVX2, DSI_TIER_AVX512] where Int32(tier.rawValue) <= top {
+            let rate = dsi_fma_chains_gflops(Int32(tier.rawValue), 100_000)
+            #expect(rate.isFinite && rate > 0, "tier \(tier.rawValue): \(rate)")
+        }
+    }
+}

@@ -30,4 +30,10 @@ void dsi_select_blas_kernels(char *const argv[]);
 /// 1 when this process runs with kernels chosen by dsi_select_blas_kernels.
 int dsi_blas_kernels_forced(void);
 
+/// One thread's floating-point rate in GFLOP/s over `iterations` steps of 12 independent
+/// fused multiply-add chains on the widest vectors of `tier` (AVX-512: 16 floats, AVX2:
+/// 8; below AVX2, SSE multiply + add), counting 2 flops per element and step. Run it on
+/// every core at once for the machine's peak. Returns -1 if the result was not finite.
+double dsi_fma_chains_gflops(int tier, long iterations);
+
 #endif
