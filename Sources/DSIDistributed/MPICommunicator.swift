@@ -82,19 +82,19 @@ public final class MPICommunicator: Collective {
     static let chunk = 1 << 28
 
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
-        var done = 0
-        while done < count {
-            let n = min(Self.chunk, count - done)
-            try check(MPI_Allreduce(dsi_mpi_in_place(), buffer + done, Int32(n), dsi_mpi_float(), dsi_mpi_sum(), comm), "MPI_Allreduce")
-            done += n
-        }
+        try allreduceSum(UnsafeMutableRawPointer(buffer), count: count, stride: MemoryLayout<Float>.stride, type: dsi_mpi_float())
     }
 
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws {
+        try allreduceSum(UnsafeMutableRawPointer(buffer), count: count, stride: MemoryLayout<Double>.stride, type: dsi_mpi_double())
+    }
+
+    /// In-place MPI_SUM of `count` elements of `type`, in chunks of at most `chunk`.
+    func allreduceSum(_ buffer: UnsafeMutableRawPointer, count: Int, stride: Int, type: MPI_Datatype) throws {
         var done = 0
         while done < count {
             let n = min(Self.chunk, count - done)
-            try check(MPI_Allreduce(dsi_mpi_in_place(), buffer + done, Int32(n), dsi_mpi_double(), dsi_mpi_sum(), comm), "MPI_Allreduce")
+            try check(MPI_Allreduce(dsi_mpi_in_place(), buffer + done * stride, Int32(n), type, dsi_mpi_sum(), comm), "MPI_Allreduce")
             done += n
         }
     }
