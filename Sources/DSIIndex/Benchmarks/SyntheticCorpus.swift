@@ -34,7 +34,7 @@ public enum SyntheticCorpus {
         }
         var rng = SeededRNG(seed: seed)
         let path = (directory as NSString).appendingPathComponent("corpus.jsonl")
-        fm.createFile(atPath: path, contents: nil)
+        _ = fm.createFile(atPath: path, contents: nil)
         guard let out = FileHandle(forWritingAtPath: path) else {
             throw InputError(file: path, line: 0, "cannot be written")
         }
