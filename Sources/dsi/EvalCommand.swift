@@ -18,6 +18,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Split metrics into old and new by these documents (JSON lines with ids; default: the documents dsi add added).")
     var added: String?
     @Flag(help: "Instead of queries, use every document's title as a query for itself (self-retrieval).") var titles = false
+    @OptionGroup var fusion: FusionOptions
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var compute: ComputeOptions
 
@@ -32,13 +33,17 @@ struct EvalCommand: ParsableCommand {
         options.topK = topK
         options.normalization = normalization
         options.titles = titles
+        options.fusion = try fusion.resolved()
         options.added = try added.map { Set(try Corpus.readDocuments($0).map(\.id)) }
         let result = try Evaluation.run(index, corpus: c, checkpoint: checkpoint, options: options)
         if let runFile { try Metrics.trecRun(result.run, tag: "swift-dsi").write(toFile: runFile, atomically: true, encoding: .utf8) }
         if json {
             try printJSON(result.report)
         } else {
-            print(result.report.text(title: titles ? "titles as queries" : "split \(split)"))
+            print(
+                result.report.text(
+                    title: (titles ? "titles as queries" : "split \(split)")
+                        + (options.fusion.map { ", fused with BM25 (weight \($0.weight))" } ?? "")))
         }
     }
 }

@@ -12,6 +12,8 @@ struct QueryCommand: ParsableCommand {
     @Option(help: "Beam size.") var beam: Int = 10
     @Flag(help: "Print one JSON object per query.") var json = false
     @Argument(help: "Queries (default: read lines from standard input).") var queries: [String] = []
+    @OptionGroup var fusion: FusionOptions
+    @Option(help: "Corpus directory the checkpoint was trained on (needed by --fusion bm25, which searches its texts).") var corpus: String?
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
@@ -29,7 +31,15 @@ struct QueryCommand: ParsableCommand {
         for (i, q) in texts.enumerated() where index.encode(q).allSatisfy({ $0 == 1 }) {
             throw ValidationError("query \(i + 1) (\"\(q)\") has no words the index knows")
         }
-        let results = try index.search(texts, beam: beam, topK: topK)
+        var results = try index.search(texts, beam: beam, topK: topK)
+        if let f = try fusion.resolved() {
+            guard let corpus else { throw ValidationError("--fusion bm25 needs --corpus DIR: the corpus the checkpoint was trained on") }
+            let c = try Corpus(directory: corpus)
+            try Evaluation.checkCorpus(c, matches: index, checkpoint: checkpoint)
+            let fused = try FusedSearch(
+                fusion: f, index: index, corpusIDs: c.documents.map(\.id), texts: c.documents.map { $0.title + " " + $0.text })
+            results = fused.fuse(queries: texts, modelHits: results, topK: topK)
+        }
         for (q, hits) in zip(texts, results) {
             if json {
                 try printJSON(QueryResult(query: q, hits: hits, index: index))

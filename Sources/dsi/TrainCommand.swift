@@ -28,6 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Logit scale of the LSA-initialised output rows (logit = temperature x cosine).") var temperature: Float?
     @Option(help: "Times each labelled train query appears per epoch.") var queryRepeats: Int?
     @Option(help: "Random 32-token spans per document per epoch.") var spans: Int?
+    @Option(help: "Random sentences per document per epoch (query-like views).") var sentences: Int?
     @Option(
         help:
             "Training objective: trie (softmax over the tokens the docid trie allows; cost set by the tree's fan-out) or full (over every token)."
@@ -50,6 +51,7 @@ struct TrainCommand: ParsableCommand {
         if let temperature, !(temperature > 0) { throw ValidationError("--temperature must be positive") }
         if let queryRepeats, queryRepeats < 0 { throw ValidationError("--query-repeats must be 0 or more") }
         if let spans, spans < 0 { throw ValidationError("--spans must be 0 or more") }
+        if let sentences, sentences < 0 { throw ValidationError("--sentences must be 0 or more") }
         guard sampledCandidates >= 2 else { throw ValidationError("--sampled-candidates must be at least 2") }
         guard batchSize >= 1, evalEvery >= 1 else { throw ValidationError("--batch-size and --eval-every must be positive") }
     }
@@ -100,6 +102,7 @@ struct TrainCommand: ParsableCommand {
         if let temperature { options.lsaTemperature = temperature }
         if let queryRepeats { options.queryRepeats = queryRepeats }
         if let spans { options.spansPerDocument = spans }
+        if let sentences { options.sentencesPerDocument = sentences }
         let (trainer, index) = try TrainingRun.prepare(corpus: corpus, options: options, output: out, resume: resume, log: log)
         let report = try trainer.train(index, budget: budget, output: out, evalEvery: evalEvery, collective: collective)
         guard lead else { return }

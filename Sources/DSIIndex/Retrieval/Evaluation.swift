@@ -12,6 +12,8 @@ public enum Evaluation {
         public var titles = false
         /// Ids of the documents counted as "new" (default, for a grown index: those `dsi add` added).
         public var added: Set<String>? = nil
+        /// Fuse the model's ranking with BM25's (`--fusion bm25`).
+        public var fusion: Fusion? = nil
         public init() {}
     }
 
@@ -58,6 +60,11 @@ public enum Evaluation {
                 qrels["title:" + d.id] = [d.id: 1]
                 texts["title:" + d.id] = d.title
             }
+        } else if options.split == "dev", !corpus.splits.contains("dev"), try !HeldOutSentences.corpusHasLabels(corpus) {
+            for q in HeldOutSentences.queries(corpus.documents, fraction: devFraction) {
+                qrels[q.id] = [corpus.documents[q.document].id: 1]
+                texts[q.id] = q.text
+            }
         } else {
             qrels = try EvaluationReport.qrels(corpus, split: options.split, devFraction: devFraction)
             for q in qrels.keys { texts[q] = corpus.queries[q]!.text }
@@ -65,13 +72,32 @@ public enum Evaluation {
         return (texts, qrels)
     }
 
+    /// Each document's text as BM25 indexes it (title and text) for a split: on the
+    /// held-out dev split of a corpus without labels, without the held-out sentences.
+    public static func searchableTexts(_ corpus: Corpus, split: String, devFraction: Double) throws -> [String] {
+        let docs = corpus.documents
+        if split == "dev", !corpus.splits.contains("dev"), try !HeldOutSentences.corpusHasLabels(corpus) {
+            return zip(docs, HeldOutSentences.texts(docs, fraction: devFraction)).map { $0.title + " " + $1 }
+        }
+        return docs.map { $0.title + " " + $0.text }
+    }
+
     public static func run(_ index: TrainedIndex, corpus: Corpus, checkpoint: String, options: Options) throws -> Result {
         try checkCorpus(corpus, matches: index, checkpoint: checkpoint)
         let (texts, qrels) = try queries(corpus, options: options, devFraction: index.options.devFraction)
         let ids = qrels.keys.sorted()
+        // BM25 for fusion is built before the clock starts (ms/query is search time).
+        let fused = try options.fusion.map {
+            try FusedSearch(
+                fusion: $0, index: index, corpusIDs: corpus.documents.map(\.id),
+                texts: options.titles
+                    ? corpus.documents.map { $0.title + " " + $0.text }
+                    : searchableTexts(corpus, split: options.split, devFraction: index.options.devFraction))
+        }
         let clock = ContinuousClock()
         let t0 = clock.now
-        let hits = try index.search(ids.map { texts[$0]! }, beam: options.beam, topK: options.topK, normalization: options.normalization)
+        var hits = try index.search(ids.map { texts[$0]! }, beam: options.beam, topK: options.topK, normalization: options.normalization)
+        if let fused { hits = fused.fuse(queries: ids.map { texts[$0]! }, modelHits: hits, topK: options.topK) }
         let seconds = (clock.now - t0).seconds
         var ranked: [String: [String]] = [:]
         var scored: [String: [(String, Float)]] = [:]
@@ -95,15 +121,18 @@ extension BM25 {
     /// `dsi bm25`: BM25 over a corpus's documents (title + text), evaluated on a split
     /// with the same report as `dsi eval`; the run keeps the top 100 per query.
     public static func evaluate(_ corpus: Corpus, split: String, k1: Float, b: Float) throws -> Evaluation.Result {
-        let qrels = try EvaluationReport.qrels(corpus, split: split)
-        let bm25 = BM25(documents: corpus.documents.map { $0.title + " " + $0.text }, k1: k1, b: b)
+        var options = Evaluation.Options()
+        options.split = split
+        let fraction = TrainingOptions().devFraction
+        let (texts, qrels) = try Evaluation.queries(corpus, options: options, devFraction: fraction)
+        let bm25 = BM25(documents: try Evaluation.searchableTexts(corpus, split: split, devFraction: fraction), k1: k1, b: b)
         let ids = qrels.keys.sorted()
         let clock = ContinuousClock()
         let t0 = clock.now
         var ranked: [String: [String]] = [:]
         var scored: [String: [(String, Float)]] = [:]
         for q in ids {
-            let hits = bm25.search(corpus.queries[q]!.text, k: 100)
+            let hits = bm25.search(texts[q]!, k: 100)
             ranked[q] = hits.map { corpus.documents[$0.document].id }
             scored[q] = hits.map { (corpus.documents[$0.document].id, $0.score) }
         }

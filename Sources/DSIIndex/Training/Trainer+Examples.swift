@@ -29,8 +29,8 @@ extension Trainer {
     // MARK: - Training data
 
     /// The examples of one epoch, shuffled: per document its leading tokens, its title,
-    /// `spansPerDocument` random spans and its key terms; each train query `queryRepeats`
-    /// times.
+    /// `spansPerDocument` random spans, its key terms and `sentencesPerDocument` random
+    /// sentences; each train query `queryRepeats` times.
     public func examples(epoch: Int) -> [TrainingExample] {
         var rng = SeededRNG(seed: options.seed &+ 0x5EED &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
         let L = options.viewLength
@@ -45,6 +45,17 @@ extension Trainer {
                 out.append(TrainingExample(source: Array(text[start..<(start + L)]), document: d))
             }
             if !keyTermTokens[d].isEmpty { out.append(TrainingExample(source: keyTermTokens[d], document: d)) }
+            let starts = sentenceStarts[d]
+            if options.sentencesPerDocument > 0 && !starts.isEmpty {
+                var order = Array(starts.indices)
+                for k in 0..<min(options.sentencesPerDocument, order.count) {
+                    order.swapAt(k, k + rng.int(below: order.count - k))
+                    let i = order[k]
+                    let lo = Int(starts[i])
+                    let hi = i + 1 < starts.count ? Int(starts[i + 1]) : text.count
+                    out.append(TrainingExample(source: Array(text[lo..<min(hi, lo + L)]), document: d))
+                }
+            }
         }
         for _ in 0..<options.queryRepeats {
             for (s, (_, d)) in zip(trainPairTokens, trainPairs) where !s.isEmpty {

@@ -18,6 +18,10 @@ public final class Trainer {
     let titleTokens: [[Int32]]
     let textTokens: [[Int32]]
     let keyTermTokens: [[Int32]]
+    /// Where each sentence of `textTokens[d]` starts (`Sentences.split`).
+    let sentenceStarts: [[Int32]]
+    /// No labelled train queries: dev is held-out sentences (`HeldOutSentences`).
+    public let zeroLabel: Bool
     public let trainPairs: [(query: String, document: Int)]
     /// The train queries' tokens, cut to the source length (parallel to `trainPairs`).
     let trainPairTokens: [[Int32]]
@@ -47,23 +51,6 @@ public final class Trainer {
                 },
                 vocabSize: options.vocabSize)
         tokenizer = tok
-        titleTokens = corpus.documents.map { tok.encode($0.title) }
-        textTokens = corpus.documents.map { tok.encode($0.text) }
-        // Words never span the space between title and text, so the whole document's
-        // tokens are the two lists joined (one encoding pass instead of two).
-        fullTokens = zip(titleTokens, textTokens).map { $0 + $1 }
-        log(String(format: "tokenizer: %d tokens, corpus tokenized in %.1f s", tok.count, (clock.now - t0).seconds))
-        // Key terms: a document's highest TF-IDF tokens, strongest first.
-        let full = fullTokens
-        let (rows, idf) = LSA.tfidf(full, vocabulary: tok.count)
-        keyTermTokens = rows.map { LSA.keyTerms($0, options.keyTerms) }
-        if fitLSA && (options.docids == .semantic || options.initMode == .lsa) {
-            let t1 = clock.now
-            lsa = LSA.fit(tfidf: rows, idf: idf, vocabulary: tok.count, dimensions: options.lsaDimensions, seed: options.seed)
-            log(String(format: "LSA: %d dimensions in %.1f s", options.lsaDimensions, (clock.now - t1).seconds))
-        } else {
-            lsa = nil
-        }
         // Train queries, split deterministically (by a hash of the id) into train and dev.
         var pairs: [(String, Int)] = []
         var dev: [(String, Set<Int>)] = []
@@ -81,6 +68,48 @@ public final class Trainer {
                 }
             }
         }
+        // Without labelled queries, dev is one held-out sentence of some documents,
+        // removed from everything trained on (`HeldOutSentences`).
+        zeroLabel = pairs.isEmpty && dev.isEmpty
+        let heldOut = zeroLabel ? HeldOutSentences.choose(corpus.documents, fraction: options.devFraction) : [:]
+        titleTokens = corpus.documents.map { tok.encode($0.title) }
+        // The text is encoded sentence by sentence (the same tokens as the whole text:
+        // sentences are cut between words), keeping where each sentence starts.
+        var text: [[Int32]] = []
+        var starts: [[Int32]] = []
+        text.reserveCapacity(corpus.documents.count)
+        starts.reserveCapacity(corpus.documents.count)
+        for (d, doc) in corpus.documents.enumerated() {
+            var tokens: [Int32] = []
+            var s: [Int32] = []
+            for (i, sentence) in Sentences.split(doc.text).enumerated() {
+                if heldOut[d] == i {
+                    dev.append((String(sentence), [d]))
+                    continue
+                }
+                s.append(Int32(tokens.count))
+                tokens += tok.encode(String(sentence))
+            }
+            text.append(tokens)
+            starts.append(s)
+        }
+        textTokens = text
+        sentenceStarts = starts
+        // Words never span the space between title and text, so the whole document's
+        // tokens are the two lists joined (one encoding pass instead of two).
+        fullTokens = zip(titleTokens, textTokens).map { $0 + $1 }
+        log(String(format: "tokenizer: %d tokens, corpus tokenized in %.1f s", tok.count, (clock.now - t0).seconds))
+        // Key terms: a document's highest TF-IDF tokens, strongest first.
+        let full = fullTokens
+        let (rows, idf) = LSA.tfidf(full, vocabulary: tok.count)
+        keyTermTokens = rows.map { LSA.keyTerms($0, options.keyTerms) }
+        if fitLSA && (options.docids == .semantic || options.initMode == .lsa) {
+            let t1 = clock.now
+            lsa = LSA.fit(tfidf: rows, idf: idf, vocabulary: tok.count, dimensions: options.lsaDimensions, seed: options.seed)
+            log(String(format: "LSA: %d dimensions in %.1f s", options.lsaDimensions, (clock.now - t1).seconds))
+        } else {
+            lsa = nil
+        }
         trainPairs = pairs
         let sourceLength = options.sourceLength
         trainPairTokens = pairs.map { Array(tok.encode($0.0).prefix(sourceLength)) }
@@ -91,8 +120,14 @@ public final class Trainer {
             perDocument +=
                 (full[d].isEmpty ? 0 : 1) + (titleTokens[d].isEmpty ? 0 : 1) + (keyTermTokens[d].isEmpty ? 0 : 1)
                 + (textTokens[d].count > options.viewLength ? options.spansPerDocument : 0)
+                + min(options.sentencesPerDocument, sentenceStarts[d].count)
         }
         examplesPerEpoch = perDocument + options.queryRepeats * trainPairTokens.filter { !$0.isEmpty }.count
+        if zeroLabel {
+            log(
+                "no labelled train queries: zero-label training; dev = one held-out sentence of each of \(devQueries.count) documents (removed from their training views)"
+            )
+        }
     }
 
     /// Documents the tokenizer is trained on: all of them up to `tokenizerDocuments`,

@@ -24,6 +24,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var viewLength = 32
     /// Random spans per document per epoch (besides the leading tokens, title and key terms).
     public var spansPerDocument = 3
+    /// Sentences per document per epoch (`Sentences.split`, drawn without replacement,
+    /// each cut to `viewLength` tokens): query-like views (a claim or question is about
+    /// one sentence's worth of a document).
+    public var sentencesPerDocument = 0
     /// Times each labelled train query appears per epoch.
     public var queryRepeats = 2
     public var keyTerms = 24
@@ -47,7 +51,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case preset, docids, docidTokens, layers, initMode, seed, batchSize, learningRate, warmupFraction, labelSmoothing, dropout,
-            weightDecay, sourceLength, viewLength, spansPerDocument, queryRepeats, keyTerms, devFraction, vocabSize, lsaDimensions,
+            weightDecay, sourceLength, viewLength, spansPerDocument, sentencesPerDocument, queryRepeats, keyTerms, devFraction, vocabSize,
+            lsaDimensions,
             branching, leafSize, lsaTemperature, objective, sampledCandidates
     }
 
@@ -72,6 +77,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         sourceLength = try c.decodeIfPresent(Int.self, forKey: .sourceLength) ?? sourceLength
         viewLength = try c.decodeIfPresent(Int.self, forKey: .viewLength) ?? viewLength
         spansPerDocument = try c.decodeIfPresent(Int.self, forKey: .spansPerDocument) ?? spansPerDocument
+        sentencesPerDocument = try c.decodeIfPresent(Int.self, forKey: .sentencesPerDocument) ?? 0
         queryRepeats = try c.decodeIfPresent(Int.self, forKey: .queryRepeats) ?? queryRepeats
         keyTerms = try c.decodeIfPresent(Int.self, forKey: .keyTerms) ?? keyTerms
         devFraction = try c.decodeIfPresent(Double.self, forKey: .devFraction) ?? devFraction

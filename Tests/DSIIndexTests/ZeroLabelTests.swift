@@ -1,0 +1,170 @@
+import DSIIndex
+import DSIModel
+import DSIText
+import Foundation
+import Testing
+
+/// A corpus without labelled train queries (no qrels/train.tsv): `n` documents of five
+/// sentences each, every sentence unique to its document, and one test query each.
+func unlabelledCorpus(documents n: Int = 20) throws -> String {
+    let animals = ["otter", "badger", "heron", "lynx", "marten", "plover", "stoat", "vole", "wren", "bison"]
+    let verbs = ["hunts", "sleeps", "swims", "climbs", "sings"]
+    var corpus = ""
+    var queries = ""
+    var test = "query-id\tcorpus-id\tscore\n"
+    for i in 0..<n {
+        let a = animals[i % animals.count] + "\(i)"
+        let sentences = verbs.enumerated().map { j, v in "The \(a) \(v) near site \(i * 10 + j) every season." }
+        corpus += "{\"id\": \"doc\(i)\", \"title\": \"On the \(a)\", \"text\": \"\(sentences.joined(separator: " "))\"}\n"
+        queries += "{\"id\": \"t\(i)\", \"text\": \"where does the \(a) swim\"}\n"
+        test += "t\(i)\tdoc\(i)\t1\n"
+    }
+    return try makeCorpus(corpus: corpus, queries: queries, qrels: ["test": test])
+}
+
+@Suite("sentences")
+struct SentenceTests {
+    @Test("splits at sentence ends, not at abbreviations, decimals or lower-case continuations")
+    func split() {
+        #expect(
+            Sentences.split("The cat sat on the mat. Dogs bark at night loudly! Is it true that birds fly? Yes it is indeed so.").map(
+                String.init) == [
+                    "The cat sat on the mat.", "Dogs bark at night loudly!", "Is it true that birds fly?", "Yes it is indeed so.",
+                ])
+        #expect(
+            Sentences.split("We used e.g. the method of Smith et al. in 2019 and saw a 1.5 fold change. Results were clear and strong.")
+                .count == 2)
+        // Quotes and brackets after the stop stay with the sentence; digits and brackets start one.
+        #expect(
+            Sentences.split("He said \"stop the work now.\" 12 cells died in total. (A note follows here too.)").map(String.init) == [
+                "He said \"stop the work now.\"", "12 cells died in total.", "(A note follows here too.)",
+            ])
+    }
+
+    @Test("a piece of fewer than four words joins the next one; a short last piece joins the one before")
+    func shortPieces() {
+        #expect(
+            Sentences.split("BACKGROUND. Cells die often in culture. METHODS. We counted them all carefully. Done.").map(String.init) == [
+                "BACKGROUND. Cells die often in culture.", "METHODS. We counted them all carefully. Done.",
+            ])
+        #expect(Sentences.split("Short one.").map(String.init) == ["Short one."])
+        #expect(Sentences.split("").isEmpty && Sentences.split("  ...  ").isEmpty)
+    }
+
+    @Test("the sentences' tokens, joined, are the text's tokens")
+    func tokensAgree() {
+        let text =
+            "Protein X binds Y (p < 0.05). In vivo, e.g. in mice, it fails! Über-expression? Yes: 3.5-fold.   Trailing words here without a stop"
+        let tok = Tokenizer.train(texts: [text], vocabSize: 120)
+        #expect(Sentences.split(text).flatMap { tok.encode(String($0)) } == tok.encode(text))
+    }
+}
+
+@Suite("zero-label training")
+struct ZeroLabelTests {
+    func options() -> TrainingOptions {
+        var o = testOptions()
+        o.devFraction = 0.5
+        o.sentencesPerDocument = 2
+        return o
+    }
+
+    @Test("without train queries, dev is one held-out sentence per chosen document, never trained on")
+    func heldOutDev() throws {
+        let c = try Corpus(directory: try unlabelledCorpus())
+        var lines: [String] = []
+        let t = try Trainer(corpus: c, options: options(), log: { lines.append($0) })
+        #expect(t.zeroLabel && t.trainPairs.isEmpty)
+        let held = HeldOutSentences.queries(c.documents, fraction: 0.5)
+        #expect(held.count >= 4 && held.count <= 16, "\(held.count) of 20 documents chosen at fraction 0.5")
+        #expect(t.devQueries.count == held.count)
+        #expect(lines.contains { $0.contains("zero-label training") && $0.contains("\(held.count) documents") })
+        let examples = (0..<3).flatMap { t.examples(epoch: $0) }
+        for q in held {
+            #expect(t.devQueries.contains { $0.query == q.text && $0.relevant == [q.document] })
+            #expect(!q.text.contains("hunts"), "the first sentence is never held out")
+            // Its site number (a word of that sentence alone) is in no view of its document.
+            let site = q.text.split(separator: " ").first { Int($0) != nil }!
+            let siteTokens = t.tokenizer.encode(String(site))
+            for e in examples where e.document == q.document {
+                let s = e.source
+                let found =
+                    s.count >= siteTokens.count
+                    && (0...(s.count - siteTokens.count)).contains { Array(s[$0..<($0 + siteTokens.count)]) == siteTokens }
+                #expect(!found, "held-out sentence \"\(q.text)\" leaks into a view")
+            }
+        }
+        // The held-out documents lost exactly one sentence: views of the others hold all five.
+        #expect(
+            HeldOutSentences.texts(c.documents, fraction: 0.5).enumerated().allSatisfy { d, text in
+                Sentences.split(text).count == (held.contains { $0.document == d } ? 4 : 5)
+            })
+    }
+
+    @Test("sentence views: each is one sentence of its document, drawn without repeats")
+    func sentenceViews() throws {
+        let c = try Corpus(directory: try unlabelledCorpus(documents: 6))
+        var o = options()
+        o.devFraction = 0
+        o.spansPerDocument = 0
+        let t = try Trainer(corpus: c, options: o)
+        let sentences = c.documents.map { doc in Sentences.split(doc.text).map { Array(t.tokenizer.encode(String($0)).prefix(12)) } }
+        let e = t.examples(epoch: 0)
+        #expect(e.count == t.examplesPerEpoch)
+        for d in c.documents.indices {
+            let views = e.filter { $0.document == d }.map(\.source).filter { sentences[d].contains($0) }
+            #expect(views.count == 2 && Set(views).count == 2, "document \(d): \(views.count) sentence views")
+        }
+    }
+
+    @Test("zero-label training evaluates on the held-out sentences, and dsi eval/bm25 --split dev read the same queries")
+    func trainAndEvaluate() throws {
+        let dir = try unlabelledCorpus()
+        let c = try Corpus(directory: dir)
+        let t = try Trainer(corpus: c, options: options())
+        let index = try t.makeIndex(corpusFingerprint: SHA256Digest.hex(file: dir + "/corpus.jsonl")!)
+        let out = tempPath("zero-label")
+        let report = try t.train(index, budget: .steps(3), output: out, evalEvery: 100)
+        #expect(report.devQueries == t.devQueries.count && report.devQueries > 0)
+        #expect(report.devHits10 != nil && report.devHits10!.isFinite)
+        var eo = Evaluation.Options()
+        eo.split = "dev"
+        let trained = try TrainedIndex.load(from: out, for: .search)
+        let r = try Evaluation.run(trained, corpus: c, checkpoint: out, options: eo)
+        #expect(r.report.all.queries == t.devQueries.count)
+        #expect(Set(r.run.keys) == Set(HeldOutSentences.queries(c.documents, fraction: 0.5).map(\.id)))
+        // BM25 on dev (the default fraction) searches the documents without their held-out sentences.
+        let bm25 = try BM25.evaluate(c, split: "dev", k1: 1.5, b: 0.75)
+        #expect(bm25.report.all.queries == HeldOutSentences.queries(c.documents, fraction: 0.1).count)
+        let texts = try Evaluation.searchableTexts(c, split: "dev", devFraction: 0.5)
+        for q in HeldOutSentences.queries(c.documents, fraction: 0.5) {
+            #expect(!texts[q.document].contains(q.text) && c.documents[q.document].text.contains(q.text))
+        }
+    }
+
+    @Test("a corpus with labelled train queries keeps them as its dev split")
+    func labelledKeepsQueries() throws {
+        let c = try Corpus(directory: try syntheticCorpus())
+        #expect(try HeldOutSentences.corpusHasLabels(c))
+        let t = try Trainer(corpus: c, options: testOptions())
+        #expect(!t.zeroLabel && !t.trainPairs.isEmpty)
+    }
+}
+
+@Suite("fused ranking")
+struct FusionTests {
+    @Test("weighted reciprocal-rank fusion of two fixed runs equals the hand computation")
+    func handComputed() {
+        let model = ["a", "b", "c"]
+        let bm25 = ["c", "d", "a"]
+        let plain = Fusion(weight: 0.5, k: 60).fuse(model: model, bm25: bm25, top: 10)
+        // a: .5/61 + .5/63; c: .5/63 + .5/61 (tie: the model ranks a higher); b: .5/62; d: .5/62 (tie: b, the model's).
+        #expect(plain.map(\.document) == ["a", "c", "b", "d"])
+        #expect(abs(plain[0].score - (0.5 / 61 + 0.5 / 63)) < 1e-12 && abs(plain[2].score - 0.5 / 62) < 1e-12)
+        let lexical = Fusion(weight: 0.2, k: 60).fuse(model: model, bm25: bm25, top: 3)
+        // c: .2/63 + .8/61 = .01629; a: .2/61 + .8/63 = .01598; d: .8/62 = .01290; b: .2/62.
+        #expect(lexical.map(\.document) == ["c", "a", "d"])
+        #expect(abs(lexical[2].score - 0.8 / 62) < 1e-12)
+        #expect(Fusion(weight: 1).fuse(model: model, bm25: bm25, top: 10).map(\.document).prefix(3) == ["a", "b", "c"])
+    }
+}
