@@ -75,6 +75,25 @@ struct CLITests {
         for key in ["queries", "hits@1", "hits@10", "mrr@10", "ndcg@10", "recall@10", "ms_per_query", "seen", "unseen"] {
             #expect(metrics[key] != nil, "missing key \(key)")
         }
+        (status, _, err) = try runDSI(["query", "--checkpoint", ckpt, "--fusion", "bm25", "comet"])
+        #expect(status != 0 && err.contains("--fusion bm25 needs --corpus"), "\(err)")
+        (status, _, err) = try runDSI(["eval", "--checkpoint", ckpt, "--corpus", corpus, "--fusion-weight", "0.3"])
+        #expect(status != 0 && err.contains("need --fusion bm25"), "\(err)")
+        (status, _, err) = try runDSI(["eval", "--checkpoint", ckpt, "--corpus", corpus, "--fusion", "bm25", "--fusion-weight", "2"])
+        #expect(status != 0 && err.contains("--fusion-weight must be between 0 and 1"), "\(err)")
+        // Fused with weight 0, the ranking is BM25's own (ties aside): on these queries, BM25's top hit.
+        (status, out, err) = try runDSI([
+            "query", "--checkpoint", ckpt, "--corpus", corpus, "--fusion", "bm25", "--fusion-weight", "0", "--json", "what is a comet",
+        ])
+        #expect(status == 0, "\(err)")
+        let fused = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        let c = try Corpus(directory: corpus)
+        let lexicalTop = BM25(documents: c.documents.map { $0.title + " " + $0.text }).search("what is a comet", k: 1)[0].document
+        #expect(((fused["results"] as! [[String: Any]])[0]["id"] as! String) == c.documents[lexicalTop].id)
+        (status, out, err) = try runDSI(["eval", "--checkpoint", ckpt, "--corpus", corpus, "--fusion", "bm25", "--json"])
+        #expect(status == 0, "\(err)")
+        let fusedMetrics = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        #expect(fusedMetrics["queries"] as? Int == metrics["queries"] as? Int)
         let bad = try makeCorpus(corpus: "{\"id\": \"a\", \"text\": \"ok\"}\n{\"id\": \"b\"}\n")
         (status, _, err) = try runDSI(["train", "--corpus", bad, "--output", tempPath("never"), "--steps", "1"])
         #expect(status != 0 && err.contains("corpus.jsonl:2") && err.contains("missing field \"text\""), "\(err)")
