@@ -29,6 +29,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Times each labelled train query appears per epoch.") var queryRepeats: Int?
     @Option(help: "Random 32-token spans per document per epoch.") var spans: Int?
     @Option(help: "Random sentences per document per epoch (query-like views).") var sentences: Int?
+    @Option(help: "Share of words dropped from each span and sentence view, 0...0.9 (query-like noise).") var viewWordDropout: Double?
     @Option(
         help:
             "Training objective: trie (softmax over the tokens the docid trie allows; cost set by the tree's fan-out) or full (over every token)."
@@ -52,6 +53,9 @@ struct TrainCommand: ParsableCommand {
         if let queryRepeats, queryRepeats < 0 { throw ValidationError("--query-repeats must be 0 or more") }
         if let spans, spans < 0 { throw ValidationError("--spans must be 0 or more") }
         if let sentences, sentences < 0 { throw ValidationError("--sentences must be 0 or more") }
+        if let viewWordDropout, !(0...0.9).contains(viewWordDropout) {
+            throw ValidationError("--view-word-dropout must be between 0 and 0.9, got \(viewWordDropout)")
+        }
         guard sampledCandidates >= 2 else { throw ValidationError("--sampled-candidates must be at least 2") }
         guard batchSize >= 1, evalEvery >= 1 else { throw ValidationError("--batch-size and --eval-every must be positive") }
     }
@@ -103,6 +107,7 @@ struct TrainCommand: ParsableCommand {
         if let queryRepeats { options.queryRepeats = queryRepeats }
         if let spans { options.spansPerDocument = spans }
         if let sentences { options.sentencesPerDocument = sentences }
+        if let viewWordDropout { options.viewWordDropout = viewWordDropout }
         let (trainer, index) = try TrainingRun.prepare(corpus: corpus, options: options, output: out, resume: resume, log: log)
         let report = try trainer.train(index, budget: budget, output: out, evalEvery: evalEvery, collective: collective)
         guard lead else { return }

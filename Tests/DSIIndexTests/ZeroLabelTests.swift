@@ -1,5 +1,6 @@
 import DSIIndex
 import DSIModel
+import DSITensor
 import DSIText
 import Foundation
 import Testing
@@ -115,6 +116,37 @@ struct ZeroLabelTests {
             let views = e.filter { $0.document == d }.map(\.source).filter { sentences[d].contains($0) }
             #expect(views.count == 2 && Set(views).count == 2, "document \(d): \(views.count) sentence views")
         }
+    }
+
+    @Test("view word dropout removes whole words (all their tokens), about the share asked, never every word")
+    func wordDropout() throws {
+        let c = try Corpus(directory: try unlabelledCorpus(documents: 6))
+        var o = options()
+        o.viewWordDropout = 0.3
+        let t = try Trainer(corpus: c, options: o)
+        let text = "the otter hunts near site 12345 every season while badgers sleep"
+        let words = text.split(separator: " ").map { t.tokenizer.encode(String($0)) }
+        let tokens = words.flatMap { $0 }
+        var rng = SeededRNG(seed: 1)
+        var kept = 0
+        var total = 0
+        for _ in 0..<200 {
+            let out = t.dropWords(tokens, rng: &rng)
+            #expect(!out.isEmpty)
+            // The output is the input's words in order, each whole or absent.
+            var i = 0
+            for w in words where i + w.count <= out.count && Array(out[i..<(i + w.count)]) == w {
+                i += w.count
+                kept += 1
+            }
+            #expect(i == out.count, "a word was cut: \(out)")
+            total += words.count
+        }
+        let share = 1 - Double(kept) / Double(total)
+        #expect(share > 0.25 && share < 0.35, "dropped \(share) of the words")
+        var same = SeededRNG(seed: 1)
+        o.viewWordDropout = 0
+        #expect(try Trainer(corpus: c, options: o).dropWords(tokens, rng: &same) == tokens)
     }
 
     @Test("zero-label training evaluates on the held-out sentences, and dsi eval/bm25 --split dev read the same queries")

@@ -42,7 +42,7 @@ extension Trainer {
             if !titleTokens[d].isEmpty { out.append(TrainingExample(source: Array(titleTokens[d].prefix(L)), document: d)) }
             for _ in 0..<options.spansPerDocument where text.count > L {
                 let start = rng.int(below: text.count - L + 1)
-                out.append(TrainingExample(source: Array(text[start..<(start + L)]), document: d))
+                out.append(TrainingExample(source: dropWords(Array(text[start..<(start + L)]), rng: &rng), document: d))
             }
             if !keyTermTokens[d].isEmpty { out.append(TrainingExample(source: keyTermTokens[d], document: d)) }
             let starts = sentenceStarts[d]
@@ -53,7 +53,7 @@ extension Trainer {
                     let i = order[k]
                     let lo = Int(starts[i])
                     let hi = i + 1 < starts.count ? Int(starts[i + 1]) : text.count
-                    out.append(TrainingExample(source: Array(text[lo..<min(hi, lo + L)]), document: d))
+                    out.append(TrainingExample(source: dropWords(Array(text[lo..<min(hi, lo + L)]), rng: &rng), document: d))
                 }
             }
         }
@@ -64,6 +64,22 @@ extension Trainer {
         }
         out.shuffle(using: &rng)
         return out
+    }
+
+    /// `tokens` without a random `viewWordDropout` share of its words (a word: a token
+    /// that starts one and the tokens that continue it); never all of them. Draws nothing
+    /// when the option is 0.
+    public func dropWords(_ tokens: [Int32], rng: inout SeededRNG) -> [Int32] {
+        let p = options.viewWordDropout
+        guard p > 0 else { return tokens }
+        var out: [Int32] = []
+        out.reserveCapacity(tokens.count)
+        var keep = true
+        for t in tokens {
+            if wordStart[Int(t)] { keep = Double(rng.uniform()) >= p }
+            if keep { out.append(t) }
+        }
+        return out.isEmpty ? tokens : out
     }
 
     /// An epoch's batches: shuffled examples, bucketed by length within windows of 32

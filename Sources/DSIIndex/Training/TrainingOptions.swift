@@ -28,6 +28,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// each cut to `viewLength` tokens): query-like views (a claim or question is about
     /// one sentence's worth of a document).
     public var sentencesPerDocument = 0
+    /// Share of words dropped (all their tokens) from each span and sentence view, drawn
+    /// per epoch: noise that makes document views look more like short queries.
+    public var viewWordDropout: Double = 0
     /// Times each labelled train query appears per epoch.
     public var queryRepeats = 2
     public var keyTerms = 24
@@ -51,7 +54,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case preset, docids, docidTokens, layers, initMode, seed, batchSize, learningRate, warmupFraction, labelSmoothing, dropout,
-            weightDecay, sourceLength, viewLength, spansPerDocument, sentencesPerDocument, queryRepeats, keyTerms, devFraction, vocabSize,
+            weightDecay, sourceLength, viewLength, spansPerDocument, sentencesPerDocument, viewWordDropout, queryRepeats, keyTerms,
+            devFraction, vocabSize,
             lsaDimensions,
             branching, leafSize, lsaTemperature, objective, sampledCandidates
     }
@@ -78,6 +82,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         viewLength = try c.decodeIfPresent(Int.self, forKey: .viewLength) ?? viewLength
         spansPerDocument = try c.decodeIfPresent(Int.self, forKey: .spansPerDocument) ?? spansPerDocument
         sentencesPerDocument = try c.decodeIfPresent(Int.self, forKey: .sentencesPerDocument) ?? 0
+        viewWordDropout = try c.decodeIfPresent(Double.self, forKey: .viewWordDropout) ?? 0
         queryRepeats = try c.decodeIfPresent(Int.self, forKey: .queryRepeats) ?? queryRepeats
         keyTerms = try c.decodeIfPresent(Int.self, forKey: .keyTerms) ?? keyTerms
         devFraction = try c.decodeIfPresent(Double.self, forKey: .devFraction) ?? devFraction
