@@ -187,8 +187,8 @@ struct ZeroLabelTests {
 struct FusionTests {
     @Test("weighted reciprocal-rank fusion of two fixed runs equals the hand computation")
     func handComputed() {
-        let model = ["a", "b", "c"]
-        let bm25 = ["c", "d", "a"]
+        let model = [("a", -0.1), ("b", -1.0), ("c", -3.0)]
+        let bm25 = [("c", 12.0), ("d", 9.0), ("a", 3.0)]
         let plain = Fusion(weight: 0.5, k: 60).fuse(model: model, bm25: bm25, top: 10)
         // a: .5/61 + .5/63; c: .5/63 + .5/61 (tie: the model ranks a higher); b: .5/62; d: .5/62 (tie: b, the model's).
         #expect(plain.map(\.document) == ["a", "c", "b", "d"])
@@ -198,5 +198,18 @@ struct FusionTests {
         #expect(lexical.map(\.document) == ["c", "a", "d"])
         #expect(abs(lexical[2].score - 0.8 / 62) < 1e-12)
         #expect(Fusion(weight: 1).fuse(model: model, bm25: bm25, top: 10).map(\.document).prefix(3) == ["a", "b", "c"])
+    }
+
+    @Test("score interpolation of two fixed runs equals the hand computation")
+    func scoresHandComputed() {
+        let model = [("a", -0.1), ("b", -1.0), ("c", -3.0)]
+        let bm25 = [("c", 12.0), ("d", 9.0), ("a", 3.0)]
+        let f = Fusion(method: .scores, weight: 0.5).fuse(model: model, bm25: bm25, top: 4)
+        // a: .5·e^-0.1 + .5·3/12 = .5774; c: .5·e^-3 + .5 = .5249; d: .5·9/12 = .375; b: .5·e^-1 = .1839.
+        #expect(f.map(\.document) == ["a", "c", "d", "b"])
+        let want = [0.5 * exp(-0.1) + 0.125, 0.5 * exp(-3.0) + 0.5, 0.375, 0.5 * exp(-1.0)]
+        #expect(zip(f.map(\.score), want).allSatisfy { abs($0 - $1) < 1e-12 })
+        // A weight of 0.2: c .810, d .600, a .381, b .074 (BM25's order, then the model's).
+        #expect(Fusion(method: .scores, weight: 0.2).fuse(model: model, bm25: bm25, top: 4).map(\.document) == ["c", "d", "a", "b"])
     }
 }

@@ -1,10 +1,23 @@
-/// The model's ranking fused with the project's BM25 (`dsi query|eval --fusion bm25`):
-/// weighted reciprocal-rank fusion (Cormack, Clarke and Büttcher 2009). A document's fused
-/// score is `weight / (k + r_model) + (1 − weight) / (k + r_bm25)`, its ranks counted from
-/// 1 in each run; a run that does not list the document adds nothing. Ties go to the
-/// document the model ranks higher, then to BM25's order. `weight` 0.5 is plain RRF (scaled
-/// by a half); it is chosen on dev (README, "Fused ranking").
+import Foundation
+
+/// The model's ranking fused with the project's BM25 (`dsi query|eval --fusion bm25`), by
+/// one of two methods:
+///
+/// - `rrf`: weighted reciprocal-rank fusion (Cormack, Clarke and Büttcher 2009): a
+///   document scores `weight / (k + r_model) + (1 − weight) / (k + r_bm25)`, its ranks
+///   counted from 1 in each run; a run that does not list the document adds nothing.
+///   `weight` 0.5 is plain RRF (scaled by a half). Ranks only: a confident model counts
+///   the same as a guessing one.
+/// - `scores`: score interpolation: `weight · p_model + (1 − weight) · s_bm25 / max s_bm25`,
+///   where `p_model` is the docid's probability (the exponential of the beam score, a
+///   log-probability) and BM25's scores are divided by the query's best; a document absent
+///   from a run scores 0 there. The model's confidence decides how much it counts.
+///
+/// Ties go to the document the model ranks higher, then to BM25's order. The method and
+/// the weight are chosen on dev (README, "Zero-label training and fused ranking").
 public struct Fusion: Sendable, Equatable, Codable {
+    public enum Method: String, Sendable, Codable, CaseIterable { case rrf, scores }
+    public var method: Method = .rrf
     /// The model run's weight, 0…1 (BM25's is 1 − weight).
     public var weight: Double = 0.5
     /// RRF's rank offset (60 in the original paper).
@@ -12,24 +25,27 @@ public struct Fusion: Sendable, Equatable, Codable {
     /// BM25 results per query taken into the fusion.
     public var depth: Int = 100
 
-    public init(weight: Double = 0.5, k: Double = 60, depth: Int = 100) {
+    public init(method: Method = .rrf, weight: Double = 0.5, k: Double = 60, depth: Int = 100) {
+        self.method = method
         self.weight = weight
         self.k = k
         self.depth = depth
     }
 
-    /// Fuses two ranked lists of documents (most relevant first, no repeats within a
-    /// list), returning the `top` best with their fused scores.
-    public func fuse<D: Hashable>(model: [D], bm25: [D], top: Int) -> [(document: D, score: Double)] {
+    /// Fuses two ranked lists of (document, score) (best first, no repeats within a
+    /// list; the model's scores are log-probabilities, BM25's non-negative), returning the
+    /// `top` best with their fused scores.
+    public func fuse<D: Hashable>(model: [(D, Double)], bm25: [(D, Double)], top: Int) -> [(document: D, score: Double)] {
         var score: [D: Double] = [:]
         var modelRank: [D: Int] = [:]
         var bm25Rank: [D: Int] = [:]
-        for (r, d) in model.enumerated() {
-            score[d, default: 0] += weight / (k + Double(r + 1))
+        let best = bm25.map(\.1).max() ?? 0
+        for (r, (d, s)) in model.enumerated() {
+            score[d, default: 0] += weight * (method == .rrf ? 1 / (k + Double(r + 1)) : Foundation.exp(s))
             modelRank[d] = r
         }
-        for (r, d) in bm25.enumerated() {
-            score[d, default: 0] += (1 - weight) / (k + Double(r + 1))
+        for (r, (d, s)) in bm25.enumerated() {
+            score[d, default: 0] += (1 - weight) * (method == .rrf ? 1 / (k + Double(r + 1)) : (best > 0 ? s / best : 0))
             bm25Rank[d] = r
         }
         let ranked = score.sorted { a, b in
@@ -72,8 +88,8 @@ public struct FusedSearch: Sendable {
     /// model's hits for it.
     public func fuse(queries: [String], modelHits: [[ConstrainedBeamSearch.Hit]], topK: Int) -> [[ConstrainedBeamSearch.Hit]] {
         zip(queries, modelHits).map { q, hits in
-            let lexical = bm25.search(q, k: fusion.depth).map { toIndex[$0.document] }
-            return fusion.fuse(model: hits.map(\.document), bm25: lexical, top: topK).map {
+            let lexical = bm25.search(q, k: fusion.depth).map { (toIndex[$0.document], Double($0.score)) }
+            return fusion.fuse(model: hits.map { ($0.document, Double($0.score)) }, bm25: lexical, top: topK).map {
                 ConstrainedBeamSearch.Hit(document: $0.document, score: Float($0.score))
             }
         }
