@@ -70,11 +70,13 @@ struct ZeroLabelTests {
         return o
     }
 
-    @Test("without train queries, dev is one held-out sentence per chosen document, never trained on")
-    func heldOutDev() throws {
+    @Test("without train queries, dev is one held-out sentence per chosen document, never trained on", arguments: [0, 2])
+    func heldOutDev(sentenceViews: Int) throws {
         let c = try Corpus(directory: try unlabelledCorpus())
         var lines: [String] = []
-        let t = try Trainer(corpus: c, options: options(), log: { lines.append($0) })
+        var o = options()
+        o.sentencesPerDocument = sentenceViews
+        let t = try Trainer(corpus: c, options: o, log: { lines.append($0) })
         #expect(t.zeroLabel && t.trainPairs.isEmpty)
         let held = HeldOutSentences.queries(c.documents, fraction: 0.5)
         #expect(held.count >= 4 && held.count <= 16, "\(held.count) of 20 documents chosen at fraction 0.5")
