@@ -60,7 +60,7 @@ public enum Evaluation {
                 qrels["title:" + d.id] = [d.id: 1]
                 texts["title:" + d.id] = d.title
             }
-        } else if options.split == "dev", !corpus.splits.contains("dev"), try !HeldOutSentences.corpusHasLabels(corpus) {
+        } else if try HeldOutSentences.definesDev(corpus, split: options.split) {
             for q in HeldOutSentences.queries(corpus.documents, fraction: devFraction) {
                 qrels[q.id] = [corpus.documents[q.document].id: 1]
                 texts[q.id] = q.text
@@ -76,7 +76,7 @@ public enum Evaluation {
     /// held-out dev split of a corpus without labels, without the held-out sentences.
     public static func searchableTexts(_ corpus: Corpus, split: String, devFraction: Double) throws -> [String] {
         let docs = corpus.documents
-        if split == "dev", !corpus.splits.contains("dev"), try !HeldOutSentences.corpusHasLabels(corpus) {
+        if try HeldOutSentences.definesDev(corpus, split: split) {
             return zip(docs, HeldOutSentences.texts(docs, fraction: devFraction)).map { $0.title + " " + $1 }
         }
         return docs.map { $0.title + " " + $0.text }

@@ -28,6 +28,13 @@ public enum HeldOutSentences {
         }
     }
 
+    /// True when `split` of this corpus means the held-out sentences: `dev`, with neither
+    /// a dev qrels file nor labelled train queries.
+    public static func definesDev(_ corpus: Corpus, split: String) throws -> Bool {
+        guard split == "dev", !corpus.splits.contains("dev") else { return false }
+        return try !corpusHasLabels(corpus)
+    }
+
     /// Per chosen document (position), the index of its held-out sentence among
     /// `Sentences.split(text)`.
     public static func choose(_ documents: [Document], fraction: Double) -> [Int: Int] {
