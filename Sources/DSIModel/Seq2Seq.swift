@@ -329,6 +329,17 @@ extension Seq2Seq {
         return counted == 0 ? 0 : Float(total / Double(counted))
     }
 
+    /// The final decoder states (after the last layer norm), (B·T, C), of a teacher-forced
+    /// batch without dropout, and without the output head: what a caller that scores its
+    /// own rows needs (`dsi add`'s row fit), at none of the head's B·T·V cost.
+    public func decoderStates(_ batch: Seq2SeqBatch, workspace ws: Workspace) throws(ModelError) -> UnsafeBufferPointer<Float> {
+        var b = batch
+        b.candidates = OutputCandidates(sets: [], setOfPosition: [Int32](repeating: -1, count: b.B * b.T))
+        var rng = SeededRNG(seed: 0)
+        try forward(b, workspace: ws, training: false, rng: &rng)
+        return ws.lastDecoderStates
+    }
+
     /// Adds the gradient of the last `forward`'s mean loss to `params.grads`; with
     /// `denominator`, of its summed loss divided by `denominator` instead (a data-parallel
     /// share's part of the global batch's mean).

@@ -40,6 +40,20 @@ struct CandidateTests {
         #expect(abs(Double(got) - want / Double(n)) < 1e-5 * (1 + abs(want)))
     }
 
+    @Test("decoderStates equals the final states of the full forward pass")
+    func decoderStatesWithoutHead() throws {
+        let model = try tinyModel()
+        let batch = tinyBatch()
+        let ws = Workspace()
+        var rng = SeededRNG(seed: 1)
+        _ = try model.forward(batch, workspace: ws, training: false, rng: &rng)
+        let full = Array(ws.lastDecoderStates)
+        let ws2 = Workspace()
+        let states = Array(try model.decoderStates(batch, workspace: ws2))
+        #expect(states.count == batch.B * batch.T * model.config.dModel)
+        #expect(states == full)
+    }
+
     @Test("a label outside its candidate set is refused")
     func labelOutsideSet() throws {
         let model = try tinyModel()

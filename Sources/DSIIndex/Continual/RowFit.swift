@@ -89,14 +89,12 @@ struct RowFit {
     mutating func encodeStates() throws {
         states = [Float](repeating: 0, count: items.count * C)
         let ws = Workspace()
-        var rng = SeededRNG(seed: 0)
         var j = 0
         while j < items.count {
             let chunk = Array(items[j..<min(items.count, j + 128)])
             let batch = Trainer.makeBatch(
                 chunk.map { TrainingExample(source: $0.source, document: $0.doc) }, vocabulary: vocabulary, config: model.config)
-            _ = try model.forward(batch, workspace: ws, training: false, rng: &rng)
-            let h = ws.lastDecoderStates
+            let h = try model.decoderStates(batch, workspace: ws)
             for (b, it) in chunk.enumerated() {
                 let pos = vocabulary.tokens[it.doc].count - 1
                 for x in 0..<C { states[(j + b) * C + x] = h[(b * batch.T + pos) * C + x] }
