@@ -6,10 +6,13 @@ extension ContinualIndexer {
     /// Fits the output rows of the new documents (`RowFit`), everything else frozen.
     static func fitRows(
         model: Seq2Seq, vocabulary: TargetVocabulary, trie: DocIDTrie, firstNew: Int, views: [[[Int32]]], memory: ReplayMemory,
-        margin: Float, steps: Int, negatives: Int = 128
+        margin: Float, steps: Int, negatives: Int = 128, competitors: Int = 32
     ) throws {
         var fit = RowFit(model: model, vocabulary: vocabulary, trie: trie, firstNew: firstNew)
-        fit.collectItems(views: views, memory: memory)
+        fit.collectOwnItems(views: views)
+        try fit.encodeStates()
+        fit.chooseCompetitors(limit: competitors)
+        fit.collectOldViews(memory: memory)
         try fit.encodeStates()
         fit.computeBestOldLogits()
         fit.fit(margin: margin, steps: steps, negatives: negatives)
@@ -21,7 +24,11 @@ extension ContinualIndexer {
 /// token) and competing views N_t (title and lead of the documents it shares a trie node
 /// with, and the other new documents' views), minimise
 ///   Σ_{v∈V_t} max(0, m_v + δ − s_v)² + Σ_{u∈N_t} max(0, s_u − (m_u − δ))² + λ‖w − w₀‖²
-/// where s = w·h + b and m is the best logit of the other rows there. Starts from the
+/// where s = w·h + b and m is the best logit of the other rows there (all of them). At a
+/// node with more old documents than `competitors` per new one (atomic docids: the root
+/// holds every document), only the 32 old documents per new one whose rows score highest
+/// on its own views have their views encoded as competitors: the ones its row could take
+/// queries from. So the fit's cost is set by the new documents, not by N. Starts from the
 /// mean of its views' states at the old rows' typical norm; new documents are fitted in
 /// rounds, each against the others' current rows.
 struct RowFit {
@@ -30,12 +37,14 @@ struct RowFit {
     let trie: DocIDTrie
     let firstNew: Int
     let C: Int
-    /// Views to encode: the new documents' own (`ownRange[i]`), then titles and leads of
-    /// old documents under the same trie nodes.
+    /// Views to encode: the new documents' own (`ownRange[i]`), then titles (or leads) of
+    /// the competing old documents under the same trie nodes.
     var items: [(doc: Int, source: [Int32])] = []
     var ownRange: [Range<Int>] = []
     /// Trie node → old documents whose token hangs there.
     var oldSiblings: [Int: [Int]] = [:]
+    /// Old documents whose views compete with the new ones (`chooseCompetitors`).
+    var competing = Set<Int>()
     /// Old document → its items.
     var oldViews: [Int: [Int]] = [:]
     /// (items, C): the decoder state that predicts each item's document token.
@@ -57,7 +66,8 @@ struct RowFit {
     func ownToken(_ d: Int) -> Int { Int(vocabulary.tokens[d].last!) }
     func parent(_ d: Int) -> Int { trie.node(for: vocabulary.tokens[d].dropLast())! }
 
-    mutating func collectItems(views: [[[Int32]]], memory: ReplayMemory) {
+    /// The new documents' own views, and every old document hanging at their nodes.
+    mutating func collectOwnItems(views: [[[Int32]]]) {
         let S = model.config.sourceLength
         for (i, vs) in views.enumerated() {
             let start = items.count
@@ -72,24 +82,100 @@ struct RowFit {
                 return d
             }
         }
-        let wanted = Set(oldSiblings.values.joined())
-        // Each old sibling's title (its lead when it has none) stands for its queries
-        // (adding its train queries measured no better on SciFact, and slower).
+        competing = Set(oldSiblings.values.joined())
+    }
+
+    /// Nodes with at most this many old documents keep them all as competitors (every
+    /// node of a semantic tree: leaves hold at most `leafSize` documents).
+    static let keepAllSiblings = 256
+
+    /// Where a node holds more old documents than `keepAllSiblings` and `limit` per new
+    /// one, keeps as competitors only each new document's `limit` old siblings whose rows
+    /// score highest on its own views (needs the own views' states).
+    mutating func chooseCompetitors(limit: Int) {
+        let newAt = Dictionary(grouping: 0..<newCount) { parent(firstNew + $0) }
+        var chosen = Set<Int>()
+        for (node, rows) in oldSiblings {
+            let news = newAt[node] ?? []
+            if rows.count <= max(Self.keepAllSiblings, limit * news.count) {
+                chosen.formUnion(rows)
+                continue
+            }
+            let (W, rowBias) = outputRows(rows)
+            for i in news where !ownRange[i].isEmpty {
+                var best = [Float](repeating: -.infinity, count: rows.count)
+                forEachLogitRow(items: Array(ownRange[i]), W: W, rowBias: rowBias) { _, z in
+                    for q in 0..<rows.count { best[q] = max(best[q], z[q]) }
+                }
+                // The `limit` best rows (ties to the earlier row), kept sorted by insertion.
+                var top: [(score: Float, row: Int)] = []
+                for q in 0..<rows.count where top.count < limit || best[q] > top[top.count - 1].score {
+                    let at = top.firstIndex { best[q] > $0.score } ?? top.count
+                    top.insert((best[q], q), at: at)
+                    if top.count > limit { top.removeLast() }
+                }
+                for t in top { chosen.insert(rows[t.row]) }
+            }
+        }
+        competing = chosen
+    }
+
+    /// The output rows (R, C) and biases of old documents' tokens.
+    func outputRows(_ docs: [Int]) -> (W: [Float], bias: [Float]) {
+        let head = model.params.tensor("lm_head.weight")
+        let bias = model.params.tensor("lm_head.bias")
+        var W = [Float](repeating: 0, count: docs.count * C)
+        var b = [Float](repeating: 0, count: docs.count)
+        W.withUnsafeMutableBufferPointer { w in
+            for (r, d) in docs.enumerated() {
+                let t = ownToken(d)
+                (w.baseAddress! + r * C).update(from: head.data + t * C, count: C)
+                b[r] = bias[t]
+            }
+        }
+        return (W, b)
+    }
+
+    /// Calls `body(r, logits)` for each item `its[r]` with its logits w·h + b over the rows
+    /// (one sgemm per 256 items, so memory stays bounded however many rows there are).
+    func forEachLogitRow(items its: [Int], W: [Float], rowBias: [Float], _ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
+        let R = rowBias.count
+        let chunk = 256
+        var H = [Float](repeating: 0, count: min(chunk, its.count) * C)
+        var Z = [Float](repeating: 0, count: min(chunk, its.count) * R)
+        var start = 0
+        while start < its.count {
+            let n = min(chunk, its.count - start)
+            for r in 0..<n { for x in 0..<C { H[r * C + x] = states[its[start + r] * C + x] } }
+            for r in 0..<n { for q in 0..<R { Z[r * R + q] = rowBias[q] } }
+            BLAS.sgemm(transB: true, m: n, n: R, k: C, a: H, lda: C, b: W, ldb: C, beta: 1, c: &Z, ldc: R)
+            Z.withUnsafeBufferPointer { z in
+                for r in 0..<n { body(start + r, UnsafeBufferPointer(rebasing: z[(r * R)..<(r * R + R)])) }
+            }
+            start += n
+        }
+    }
+
+    /// Each competing old document's title (its lead when it has none) stands for its
+    /// queries (adding its train queries measured no better on SciFact, and slower).
+    mutating func collectOldViews(memory: ReplayMemory) {
+        let S = model.config.sourceLength
         var hasTitle = Set<Int>()
         for v in memory.views where v.kind == .title && !v.tokens.isEmpty { hasTitle.insert(v.document) }
         for v in memory.views
-        where wanted.contains(v.document) && (v.kind == .title || (v.kind == .lead && !hasTitle.contains(v.document))) && !v.tokens.isEmpty
+        where competing.contains(v.document) && (v.kind == .title || (v.kind == .lead && !hasTitle.contains(v.document)))
+            && !v.tokens.isEmpty
         {
             oldViews[v.document, default: []].append(items.count)
             items.append((v.document, Array(v.tokens.prefix(S))))
         }
     }
 
-    /// One batched forward pass per 128 items.
+    /// The states of the items not encoded yet: one batched forward pass per 128.
     mutating func encodeStates() throws {
-        states = [Float](repeating: 0, count: items.count * C)
+        var j = states.count / C
+        states += [Float](repeating: 0, count: (items.count - j) * C)
         let ws = Workspace()
-        var j = 0
         while j < items.count {
             let chunk = Array(items[j..<min(items.count, j + 128)])
             let batch = Trainer.makeBatch(
@@ -105,26 +191,14 @@ struct RowFit {
 
     /// The best old logit on every item, one sgemm per trie node.
     mutating func computeBestOldLogits() {
-        let head = model.params.tensor("lm_head.weight")
-        let bias = model.params.tensor("lm_head.bias")
         bestOld = [Float](repeating: -.infinity, count: items.count)
         for i in 0..<newCount { itemsAt[parent(firstNew + i), default: []] += Array(ownRange[i]) }
         for (node, docs) in oldSiblings { for d in docs { itemsAt[node, default: []] += oldViews[d] ?? [] } }
         for (node, its) in itemsAt {
             let rows = oldSiblings[node] ?? []
             if rows.isEmpty || its.isEmpty { continue }
-            var H = [Float](repeating: 0, count: its.count * C)
-            var W = [Float](repeating: 0, count: rows.count * C)
-            for (r, it) in its.enumerated() { for x in 0..<C { H[r * C + x] = states[it * C + x] } }
-            for (r, d) in rows.enumerated() {
-                let t = ownToken(d)
-                for x in 0..<C { W[r * C + x] = head[t * C + x] }
-            }
-            var Z = [Float](repeating: 0, count: its.count * rows.count)
-            BLAS.sgemm(transB: true, m: its.count, n: rows.count, k: C, a: H, lda: C, b: W, ldb: C, c: &Z, ldc: rows.count)
-            for (r, it) in its.enumerated() {
-                for (q, d) in rows.enumerated() { bestOld[it] = max(bestOld[it], Z[r * rows.count + q] + bias[ownToken(d)]) }
-            }
+            let (W, rowBias) = outputRows(rows)
+            forEachLogitRow(items: its, W: W, rowBias: rowBias) { r, z in bestOld[its[r]] = z.max() ?? -.infinity }
         }
     }
 
@@ -171,7 +245,8 @@ struct RowFit {
         // Negatives per document: the competing items it scores highest on at the start.
         let negs: [[Int]] = (0..<N).map { i in
             let pool = (itemsAt[parent(firstNew + i)] ?? []).filter { items[$0].doc != firstNew + i }
-            return Array(pool.sorted { dot(W0[i], $0) - bestOld[$0] > dot(W0[i], $1) - bestOld[$1] }.prefix(negatives))
+            let key = pool.map { dot(W0[i], $0) - bestOld[$0] }
+            return pool.indices.sorted { key[$0] > key[$1] }.prefix(negatives).map { pool[$0] }
         }
         for _ in 0..<3 {
             for i in 0..<N where !ownRange[i].isEmpty {
