@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Quick start's main job, on the corpus this project ships (Corpora/demo: 311
 # hand-written documents, 311 train and 311 test queries):
-#   1. dsi train   the default configuration (small preset, semantic docids as tree-node
-#                  tokens, LSA initialisation), 20 epochs, a few minutes on 2 cores
+#   1. dsi train   the default configuration (small preset, atomic docids: one output
+#                  token per document, LSA initialisation), 20 epochs, a few minutes on 2 cores
 #   2. dsi query   a few questions from the test split
 #   3. dsi eval    the test split, next to dsi bm25
 #   4. dsi add     six documents the model has never seen (Corpora/demo/added), replay

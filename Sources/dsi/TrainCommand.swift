@@ -14,7 +14,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Corpus directory (BEIR layout: corpus.jsonl, queries.jsonl, qrels/train.tsv).") var corpus: String
     @Option(help: "Checkpoint directory to write (default: Checkpoints/<corpus name>).") var output: String?
     @Option(help: "Model size (small is the reference configuration).") var preset: Preset = .small
-    @Option(help: "Docid scheme.") var docids: DocIDScheme = .semantic
+    @Option(help: "Docid scheme (default: atomic up to 100,000 documents, semantic above).") var docids: DocIDScheme?
     @Option(help: "Decoder tokens of semantic docids: nodes (one per k-means tree node and document) or digits.") var docidTokens:
         DocIDTokens = .nodes
     @Option(name: .customLong("init"), help: "Initialisation: lsa (from the corpus) or random.") var initMode: InitMode = .lsa
@@ -94,7 +94,7 @@ struct TrainCommand: ParsableCommand {
                 + (collective.map { " per rank, \($0.size) MPI ranks" } ?? ""))
         var options = TrainingOptions()
         options.preset = preset
-        options.docids = docids
+        if let docids { options.docids = docids }
         options.initMode = initMode
         options.seed = seed
         options.batchSize = batchSize
@@ -108,7 +108,8 @@ struct TrainCommand: ParsableCommand {
         if let spans { options.spansPerDocument = spans }
         if let sentences { options.sentencesPerDocument = sentences }
         if let viewWordDropout { options.viewWordDropout = viewWordDropout }
-        let (trainer, index) = try TrainingRun.prepare(corpus: corpus, options: options, output: out, resume: resume, log: log)
+        let (trainer, index) = try TrainingRun.prepare(
+            corpus: corpus, options: options, automaticDocIDs: docids == nil, output: out, resume: resume, log: log)
         let report = try trainer.train(index, budget: budget, output: out, evalEvery: evalEvery, collective: collective)
         guard lead else { return }
         if json {

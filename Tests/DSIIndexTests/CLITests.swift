@@ -99,6 +99,28 @@ struct CLITests {
         #expect(status != 0 && err.contains("corpus.jsonl:2") && err.contains("missing field \"text\""), "\(err)")
     }
 
+    @Test("dsi train without --docids gives a small corpus atomic docids and says so; --docids overrides; the size rule", needsDSI)
+    func automaticDocIDs() throws {
+        #expect(DocIDScheme.automatic(documents: 1) == .atomic)
+        #expect(DocIDScheme.automatic(documents: DocIDScheme.atomicLimit) == .atomic)
+        #expect(DocIDScheme.automatic(documents: DocIDScheme.atomicLimit + 1) == .semantic)
+        let corpus = try syntheticCorpus(documents: 12)
+        let auto = tempPath("auto")
+        var (status, _, err) = try runDSI(["train", "--corpus", corpus, "--output", auto, "--steps", "0", "--preset", "tiny"])
+        #expect(status == 0, "\(err)")
+        #expect(err.contains("docids: atomic (chosen for 12 documents"), "\(err)")
+        #expect(try TrainedIndex.load(from: auto, for: .search).docids.scheme == .atomic)
+        let chosen = tempPath("chosen")
+        (status, _, err) = try runDSI(
+            ["train", "--corpus", corpus, "--output", chosen, "--steps", "0", "--preset", "tiny", "--docids", "semantic"])
+        #expect(status == 0, "\(err)")
+        #expect(!err.contains("chosen for"), "\(err)")
+        #expect(try TrainedIndex.load(from: chosen, for: .search).docids.scheme == .semantic)
+        // Resuming without --docids resolves to the same scheme, so the options agree.
+        (status, _, err) = try runDSI(["train", "--corpus", corpus, "--output", auto, "--steps", "1", "--preset", "tiny", "--resume"])
+        #expect(status == 0, "\(err)")
+    }
+
     @Test("dsi train refuses an --output that is not a checkpoint before any work, and lists option values in --help", needsDSI)
     func outputAndHelp() throws {
         let corpus = try syntheticCorpus(documents: 10)

@@ -30,6 +30,11 @@ public struct AddOptions: Sendable {
     /// document's own views must have over the old documents they compete with.
     public var fitSteps = 200
     public var margin: Float = 1
+    /// Row fit: at a trie node with more old documents than this (atomic docids: the root),
+    /// only the old documents that score highest on a new document's views compete with it,
+    /// max(32, competitors / new documents) each (`RowFit`), so an add's cost does not grow
+    /// with the index; at smaller nodes all of them.
+    public var competitors = 4096
     /// Documents sampled (old and new) for the forgetting report; 0 skips it.
     public var sample = 200
     public var batchSize = 64

@@ -50,7 +50,7 @@ public enum ContinualIndexer {
         if hasDocumentTokens(vocabulary) {
             try fitRows(
                 model: model, vocabulary: vocabulary, trie: trie, firstNew: D0, views: news.map { $0.views(viewLength: opts.viewLength) },
-                memory: old.memory, margin: options.margin, steps: options.fitSteps)
+                memory: old.memory, margin: options.margin, steps: options.fitSteps, competitors: options.competitors)
         }
         let fitSeconds = (clock.now - fitStart).seconds
         log(String(format: "fitted %d new output rows in %.2f s", news.count, fitSeconds))

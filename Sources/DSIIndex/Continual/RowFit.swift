@@ -6,12 +6,12 @@ extension ContinualIndexer {
     /// Fits the output rows of the new documents (`RowFit`), everything else frozen.
     static func fitRows(
         model: Seq2Seq, vocabulary: TargetVocabulary, trie: DocIDTrie, firstNew: Int, views: [[[Int32]]], memory: ReplayMemory,
-        margin: Float, steps: Int, negatives: Int = 128, competitors: Int = 32
+        margin: Float, steps: Int, negatives: Int = 128, competitors: Int
     ) throws {
         var fit = RowFit(model: model, vocabulary: vocabulary, trie: trie, firstNew: firstNew)
         fit.collectOwnItems(views: views)
         try fit.encodeStates()
-        fit.chooseCompetitors(limit: competitors)
+        fit.chooseCompetitors(budget: competitors)
         fit.collectOldViews(memory: memory)
         try fit.encodeStates()
         fit.computeBestOldLogits()
@@ -25,10 +25,11 @@ extension ContinualIndexer {
 /// with, and the other new documents' views), minimise
 ///   Σ_{v∈V_t} max(0, m_v + δ − s_v)² + Σ_{u∈N_t} max(0, s_u − (m_u − δ))² + λ‖w − w₀‖²
 /// where s = w·h + b and m is the best logit of the other rows there (all of them). At a
-/// node with more old documents than `competitors` per new one (atomic docids: the root
-/// holds every document), only the 32 old documents per new one whose rows score highest
-/// on its own views have their views encoded as competitors: the ones its row could take
-/// queries from. So the fit's cost is set by the new documents, not by N. Starts from the
+/// node with more than `competitors` (4,096) old documents (atomic docids: the root holds
+/// every document), only the old documents whose rows score highest on a new document's
+/// own views have their views encoded as competitors, max(32, 4,096 / new documents) per
+/// new document: the ones its row could take queries from. So the fit's cost is set by
+/// the new documents, not by N. Starts from the
 /// mean of its views' states at the old rows' typical norm; new documents are fitted in
 /// rounds, each against the others' current rows.
 struct RowFit {
@@ -85,22 +86,20 @@ struct RowFit {
         competing = Set(oldSiblings.values.joined())
     }
 
-    /// Nodes with at most this many old documents keep them all as competitors (every
-    /// node of a semantic tree: leaves hold at most `leafSize` documents).
-    static let keepAllSiblings = 256
-
-    /// Where a node holds more old documents than `keepAllSiblings` and `limit` per new
-    /// one, keeps as competitors only each new document's `limit` old siblings whose rows
-    /// score highest on its own views (needs the own views' states).
-    mutating func chooseCompetitors(limit: Int) {
+    /// Where a node holds more than `budget` old documents, keeps as competitors only each
+    /// new document's max(32, budget / new documents there) old siblings whose rows score
+    /// highest on its own views (needs the own views' states); elsewhere all of them
+    /// (every node of a semantic tree: leaves hold at most `leafSize` documents).
+    mutating func chooseCompetitors(budget: Int) {
         let newAt = Dictionary(grouping: 0..<newCount) { parent(firstNew + $0) }
         var chosen = Set<Int>()
         for (node, rows) in oldSiblings {
             let news = newAt[node] ?? []
-            if rows.count <= max(Self.keepAllSiblings, limit * news.count) {
+            if rows.count <= budget || news.isEmpty {
                 chosen.formUnion(rows)
                 continue
             }
+            let limit = max(32, budget / news.count)
             let (W, rowBias) = outputRows(rows)
             for i in news where !ownRange[i].isEmpty {
                 var best = [Float](repeating: -.infinity, count: rows.count)

@@ -138,8 +138,10 @@ public final class Trainer {
         examplesPerEpoch = perDocument + options.queryRepeats * trainPairTokens.filter { !$0.isEmpty }.count
         if zeroLabel {
             log(
-                "no labelled train queries: zero-label training; dev = one held-out sentence of each of \(devQueries.count) documents (removed from their training views)"
-            )
+                "no labelled train queries: zero-label training; "
+                    + (devQueries.isEmpty
+                        ? "no dev split (no document chosen for it has the three sentences a held-out one needs)"
+                        : "dev = one held-out sentence of each of \(devQueries.count) documents (removed from their training views)"))
         }
     }
 

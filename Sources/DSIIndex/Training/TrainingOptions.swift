@@ -2,10 +2,25 @@ import DSIModel
 
 public enum InitMode: String, Codable, Sendable, CaseIterable { case lsa, random }
 
+extension DocIDScheme {
+    /// Collections up to this size get atomic docids when no scheme is asked for.
+    public static let atomicLimit = 100_000
+
+    /// The docids `dsi train` gives a collection of `documents` when `--docids` is not
+    /// given: atomic docids (one output token per document) up to `atomicLimit`, which
+    /// won on every dev split measured (SciFact with and without labels, Cranfield, the
+    /// demo; README "Zero-label training and fused ranking"); above it semantic docids,
+    /// whose cost per query does not grow with N, where an atomic query scans every
+    /// document's output row (README "Scale").
+    public static func automatic(documents: Int) -> DocIDScheme { documents <= atomicLimit ? .atomic : .semantic }
+}
+
 /// Everything that decides what `dsi train` computes (saved in config.json; `--resume`
 /// requires the same values, except the budget).
 public struct TrainingOptions: Codable, Sendable, Equatable {
     public var preset: Preset = .small
+    /// The scheme of a config.json that names none; `dsi train` without `--docids` takes
+    /// `automaticDocIDs(documents:)`.
     public var docids: DocIDScheme = .semantic
     /// How semantic docids become decoder tokens (tree nodes, or shared digits).
     public var docidTokens: DocIDTokens = .nodes

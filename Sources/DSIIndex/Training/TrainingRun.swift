@@ -15,13 +15,21 @@ public enum TrainingRun {
     /// A trainer and the index it trains. Before any work, `output` must be replaceable
     /// (`Checkpoint.checkReplaceable`). Resuming continues the checkpoint at `output`: it
     /// must come from the same corpus.jsonl (by fingerprint) and the same options; its
-    /// tokenizer, docids and LSA are reused, not rebuilt.
+    /// tokenizer, docids and LSA are reused, not rebuilt. With `automaticDocIDs` the
+    /// scheme is `DocIDScheme.automatic` for the corpus's size (and said so in the log).
     public static func prepare(
-        corpus directory: String, options: TrainingOptions, output: String, resume: Bool,
+        corpus directory: String, options: TrainingOptions, automaticDocIDs: Bool = false, output: String, resume: Bool,
         log: @escaping (String) -> Void = { _ in }
     ) throws -> (Trainer, TrainedIndex) {
         try Checkpoint.checkReplaceable(output)
         let corpus = try Corpus(directory: directory)
+        var options = options
+        if automaticDocIDs {
+            options.docids = .automatic(documents: corpus.documents.count)
+            log(
+                "docids: \(options.docids.rawValue) (chosen for \(corpus.documents.count) documents: atomic up to \(DocIDScheme.atomicLimit), semantic above; --docids to choose)"
+            )
+        }
         guard let fingerprint = SHA256Digest.hex(file: (directory as NSString).appendingPathComponent("corpus.jsonl")) else {
             throw InputError(file: (directory as NSString).appendingPathComponent("corpus.jsonl"), line: 0, "cannot be read")
         }
