@@ -189,10 +189,7 @@ public final class IndexService: @unchecked Sendable {
     public var snapshot: ServiceSnapshot { lock.withLock { current } }
 
     /// Whether documents can be added (fast mode needs a decoder token per document).
-    public var acceptsDocuments: Bool {
-        let v = snapshot.index.vocabulary
-        return v.scheme == .atomic || v.mode == .nodes
-    }
+    public var acceptsDocuments: Bool { snapshot.index.vocabulary.hasDocumentTokens }
 
     // MARK: Search
 

@@ -46,7 +46,7 @@ struct ContinualTests {
 
     @Test(
         "new docids are valid and unique, existing ones never change, and full leaves spill to new siblings",
-        arguments: [("semantic", "nodes"), ("semantic", "digits"), ("atomic", "nodes"), ("naive", "nodes")])
+        arguments: [("semantic", "nodes"), ("semantic", "digits"), ("atomic", "nodes"), ("naive", "nodes"), ("terms", "nodes")])
     func docids(scheme: String, tokens: String) throws {
         let old = try index(DocIDScheme(rawValue: scheme)!, tokens: DocIDTokens(rawValue: tokens)!)
         // 25 near-identical documents land in one leaf: more than it can hold (10 positions).

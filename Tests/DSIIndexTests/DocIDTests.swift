@@ -146,6 +146,45 @@ struct DocIDTests {
             _ = try DocIDAssignment.parse(tsv: "corpus-id\tdocid\nx\t12a\n", scheme: .naive, path: "docids.tsv")
         }
     }
+
+    @Test("term docids: three of each document's key terms, unique by construction, numbers only when its terms run out")
+    func termDocIDs() throws {
+        let keyTerms: [[Int32]] = [
+            [40, 7, 9, 2], [40, 7, 9, 2], [40, 7, 9], [40, 7, 9], [5], [], [8, 8, 3, 1], (0..<30).map { Int32($0) },
+        ]
+        let ids = keyTerms.indices.map { "d\($0)" }
+        let a = DocIDAssigner.terms(ids, keyTerms: keyTerms)
+        #expect(a.docids.allSatisfy { $0.count == TermDocIDs.length })
+        #expect(Set(a.docids).count == a.docids.count)
+        // The first document takes its three strongest terms; the copy the next free
+        // combination; the third, whose three terms are taken, a number after its first two.
+        #expect(a.docids[0] == [40, 7, 9] && a.docids[1] == [40, 7, 2] && a.docids[2] == [40, 7, TermDocIDs.number(0)])
+        #expect(a.docids[3] == [40, 7, TermDocIDs.number(1)])
+        #expect(a.docids[4] == [5, TermDocIDs.number(0), TermDocIDs.number(0)])
+        #expect(a.docids[5] == [TermDocIDs.number(0), TermDocIDs.number(0), TermDocIDs.number(0)])
+        #expect(a.docids[6] == [8, 3, 1], "a repeated term counts once")
+        #expect(a.docids[7] == [0, 1, 2])
+        // Every term symbol is one of the document's key terms.
+        for (d, docid) in a.docids.enumerated() {
+            for s in docid where s >= 0 { #expect(keyTerms[d].contains(s)) }
+        }
+        #expect(a == DocIDAssigner.terms(ids, keyTerms: keyTerms))
+        #expect(a.text(2) == "40.7.#0")
+        #expect(try DocIDAssignment.parse(tsv: a.tsv(), scheme: .terms, path: "docids.tsv") == a)
+        #expect(throws: InputError(file: "docids.tsv", line: 2, "field \"docid\": \"4.#x.2\" is not a terms docid")) {
+            _ = try DocIDAssignment.parse(tsv: "corpus-id\tdocid\nx\t4.#x.2\n", scheme: .terms, path: "docids.tsv")
+        }
+        // A document added later never takes an existing docid.
+        var later = TermDocIDs(existing: a.docids)
+        #expect(later.assign(keyTerms: [40, 7, 9, 2]) == [40, 9, 2])
+        #expect(later.assign(keyTerms: [40, 7, 9, 2]) == [7, 9, 2])
+        #expect(later.assign(keyTerms: [40, 7, 9, 2]) == [40, 7, TermDocIDs.number(2)])
+        // Decoder tokens: one per distinct symbol, in order of first appearance.
+        let v = TargetVocabulary(a)
+        #expect(v.tokens[0] == [3, 4, 5] && v.tokens[1] == [3, 4, 6] && v.tokens[2] == [3, 4, 7])
+        #expect(v.size == Int(TargetVocabulary.offset) + Set(a.docids.joined()).count)
+        #expect(!v.hasDocumentTokens)
+    }
 }
 
 /// The trie as it was before the scale work (children inserted in corpus order into

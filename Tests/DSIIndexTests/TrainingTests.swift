@@ -97,6 +97,15 @@ struct SearchTests {
         let ids = ["5", "12", "17", "123", "130", "2", "29", "290", "31", "8", "88", "801"]
         if kind == "naive" { return TargetVocabulary(DocIDAssigner.naive(ids, seed: 0)) }
         if kind == "atomic" { return TargetVocabulary(DocIDAssigner.atomic(ids)) }
+        if kind == "terms" {
+            // Key terms over a few shared tokens, so docids share first terms; two documents
+            // with the same terms and one with a single term take numbers.
+            let keyTerms: [[Int32]] = [
+                [4, 7, 9, 2], [4, 7, 9, 2], [4, 7, 2], [7, 4, 11], [11, 2, 4, 9], [9], [4, 9, 11], [2, 7, 9, 11, 4], [4, 7, 9, 2],
+                [13, 2], [7, 9, 13, 4], [2, 4, 7],
+            ]
+            return TargetVocabulary(DocIDAssigner.terms(ids, keyTerms: keyTerms))
+        }
         var rng = SeededRNG(seed: 5)
         let v = Tensor(zeros: [ids.count, 4])
         for i in 0..<v.count { v[i] = rng.normal() }
@@ -105,7 +114,7 @@ struct SearchTests {
 
     @Test(
         "with a beam as large as the docid set, beam search returns the exhaustive top k with equal scores",
-        arguments: ["naive", "nodes", "atomic"], [ConstrainedBeamSearch.Normalization.all, .allowed])
+        arguments: ["naive", "nodes", "atomic", "terms"], [ConstrainedBeamSearch.Normalization.all, .allowed])
     func exhaustive(kind: String, normalization: ConstrainedBeamSearch.Normalization) throws {
         let a = Self.vocabulary(kind)
         let ids = a.tokens

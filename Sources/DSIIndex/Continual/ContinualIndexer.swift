@@ -33,7 +33,8 @@ public enum ContinualIndexer {
         // Docids, vocabulary and LSA vectors; the model grown by the new tokens.
         let newVectors = old.lsa.map { l in news.flatMap { l.project($0.full) } } ?? []
         let preferred = try preferredLeaves(old, news)
-        let newDocids = try assignDocIDs(old, count: news.count, ids: documents.map(\.id), vectors: newVectors, preferred: preferred)
+        let newDocids = try assignDocIDs(
+            old, count: news.count, ids: documents.map(\.id), vectors: newVectors, keyTerms: news.map(\.terms), preferred: preferred)
         let docids = DocIDAssignment(
             scheme: old.docids.scheme, corpusIDs: old.docids.corpusIDs + documents.map(\.id), docids: old.docids.docids + newDocids)
         let vocabulary = opts.vocabulary(docids)
@@ -47,7 +48,7 @@ public enum ContinualIndexer {
         var optimizer = old.optimizer
 
         let fitStart = clock.now
-        if hasDocumentTokens(vocabulary) {
+        if vocabulary.hasDocumentTokens {
             try fitRows(
                 model: model, vocabulary: vocabulary, trie: trie, firstNew: D0, views: news.map { $0.views(viewLength: opts.viewLength) },
                 memory: old.memory, margin: options.margin, steps: options.fitSteps, competitors: options.competitors)
@@ -100,15 +101,14 @@ public enum ContinualIndexer {
             guard !known.contains(d.id) else { throw Failure(description: "document \"\(d.id)\" is already indexed") }
             guard seen.insert(d.id).inserted else { throw Failure(description: "document \"\(d.id)\" appears twice") }
         }
-        if mode == .fast && !hasDocumentTokens(old.vocabulary) {
+        if mode == .fast && !old.vocabulary.hasDocumentTokens {
             throw Failure(
                 description:
-                    "--mode fast fits a per-document output token; this checkpoint's docids are shared digit tokens (\(old.options.docids.rawValue), --docid-tokens \(old.options.docidTokens.rawValue)); use --mode replay, or train with atomic docids or semantic docids with node tokens (the default)"
+                    "--mode fast fits a per-document output token; this checkpoint's docids are made of shared tokens ("
+                    + (old.docids.scheme == .terms
+                        ? "terms" : "\(old.options.docids.rawValue), --docid-tokens \(old.options.docidTokens.rawValue)")
+                    + "); use --mode replay, or train with atomic docids (the default up to 100,000 documents) or semantic docids with node tokens"
             )
         }
     }
-
-    /// Whether every document has a decoder token of its own (atomic docids, or tree
-    /// nodes), so a new document's row can be fitted alone.
-    static func hasDocumentTokens(_ v: TargetVocabulary) -> Bool { v.scheme == .atomic || v.mode == .nodes }
 }

@@ -3,7 +3,8 @@ import DSITensor
 import Foundation
 
 /// Where new documents' docids go. Atomic: the next indices. Naive: the id's digits, or a
-/// fresh random number. Semantic: a leaf of the k-means tree (`KMeansTree`), preferably
+/// fresh random number. Terms: from the document's key terms (`TermDocIDs`), against the
+/// docids that exist. Semantic: a leaf of the k-means tree (`KMeansTree`), preferably
 /// the one the trained model itself walks to for the document's title and lead.
 extension ContinualIndexer {
     /// Semantic docids: the leaf the trained model walks to for each new document's
@@ -32,14 +33,17 @@ extension ContinualIndexer {
         }
     }
 
-    static func assignDocIDs(_ old: TrainedIndex, count: Int, ids: [String], vectors: [Float], preferred: [[Int32]?] = []) throws
-        -> [[Int32]]
-    {
+    static func assignDocIDs(
+        _ old: TrainedIndex, count: Int, ids: [String], vectors: [Float], keyTerms: [[Int32]], preferred: [[Int32]?] = []
+    ) throws -> [[Int32]] {
         let a = old.docids
         var used = Set(a.docids)
         switch a.scheme {
         case .atomic:
             return (0..<count).map { [Int32(a.docids.count + $0)] }
+        case .terms:
+            var t = TermDocIDs(existing: a.docids)
+            return keyTerms.map { t.assign(keyTerms: $0) }
         case .naive:
             var rng = SeededRNG(seed: old.options.seed &+ UInt64(a.docids.count))
             let width = max(1, a.maxLength)

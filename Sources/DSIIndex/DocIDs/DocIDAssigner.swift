@@ -8,6 +8,13 @@ public enum DocIDAssigner {
         DocIDAssignment(scheme: .atomic, corpusIDs: corpusIDs, docids: corpusIDs.indices.map { [Int32($0)] })
     }
 
+    /// Term docids (`TermDocIDs`): each document's key terms (strongest first), in
+    /// corpus order.
+    public static func terms(_ corpusIDs: [String], keyTerms: [[Int32]]) -> DocIDAssignment {
+        var t = TermDocIDs()
+        return DocIDAssignment(scheme: .terms, corpusIDs: corpusIDs, docids: keyTerms.map { t.assign(keyTerms: $0) })
+    }
+
     /// Naive docids: the id's digits when every id is a decimal number (without leading
     /// zeros, so distinct ids give distinct docids); otherwise distinct random numbers of
     /// equal length drawn from `seed`.

@@ -3,7 +3,8 @@ import DSITensor
 import Foundation
 
 /// Docids of a corpus, in corpus order: each a sequence of docid tokens (digits 0–9 for
-/// `semantic` and `naive`; a document index for `atomic`).
+/// `semantic` and `naive`; a document index for `atomic`; tokenizer token ids, or numbers
+/// −(n + 1), for `terms`).
 public struct DocIDAssignment: Sendable, Equatable {
     public let scheme: DocIDScheme
     /// Corpus ids, in corpus order.
@@ -17,9 +18,14 @@ public struct DocIDAssignment: Sendable, Equatable {
         self.docids = docids
     }
 
-    /// The textual docid: digits joined ("3742"), or "#index" for atomic ones.
+    /// The textual docid: digits joined ("3742"), "#index" for atomic ones, and for term
+    /// docids the token ids joined by dots, numbers as "#n" ("1523.88.402", "1523.88.#0").
     public func text(_ i: Int) -> String {
-        scheme == .atomic ? "#\(docids[i][0])" : docids[i].map(String.init).joined()
+        switch scheme {
+        case .atomic: "#\(docids[i][0])"
+        case .terms: docids[i].map { $0 >= 0 ? String($0) : "#\(-Int($0) - 1)" }.joined(separator: ".")
+        default: docids[i].map(String.init).joined()
+        }
     }
 
     /// `docids.tsv`: a header, then "corpus-id<TAB>docid" per document.
@@ -37,6 +43,12 @@ public struct DocIDAssignment: Sendable, Equatable {
             let tokens: [Int32]?
             if scheme == .atomic {
                 tokens = d.hasPrefix("#") ? Int32(d.dropFirst()).map { [$0] } : nil
+            } else if scheme == .terms {
+                let symbols = d.split(separator: ".", omittingEmptySubsequences: false).map { s -> Int32? in
+                    if s.hasPrefix("#") { return Int32(s.dropFirst()).flatMap { $0 >= 0 ? TermDocIDs.number(Int($0)) : nil } }
+                    return Int32(s).flatMap { $0 >= 0 ? $0 : nil }
+                }
+                tokens = symbols.allSatisfy { $0 != nil } ? symbols.map { $0! } : nil
             } else {
                 tokens = d.allSatisfy(\.isASCII) && d.allSatisfy(\.isNumber) && !d.isEmpty ? d.map { Int32(String($0))! } : nil
             }

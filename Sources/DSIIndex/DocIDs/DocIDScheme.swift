@@ -11,4 +11,9 @@ public enum DocIDScheme: String, Codable, Sendable, CaseIterable {
     case atomic
     /// The corpus id's digits, or a random unique number where ids are not all numeric.
     case naive
+    /// A short sequence of the document's most distinctive tokens (its highest TF-IDF
+    /// tokens, strongest first: keyword identifiers after ACID and SE-DSI, without a
+    /// pretrained generator), `TermDocIDs.length` of them, made unique by construction
+    /// (`TermDocIDs`), decoded over a trie of those tokens.
+    case terms
 }

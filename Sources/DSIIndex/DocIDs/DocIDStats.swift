@@ -32,6 +32,12 @@ extension DocIDAssigner {
         switch options.docids {
         case .atomic: assignment = atomic(ids)
         case .naive: assignment = naive(ids, seed: options.seed)
+        case .terms:
+            let texts = corpus.documents.map { $0.title + " " + $0.text }
+            let tok = Tokenizer.train(texts: texts, vocabSize: options.vocabSize)
+            stats.tokenizerSeconds = (clock.now - t0).seconds
+            let (rows, _) = LSA.tfidf(texts.map { tok.encode($0) }, vocabulary: tok.count)
+            assignment = terms(ids, keyTerms: rows.map { LSA.keyTerms($0, options.keyTerms) })
         case .semantic:
             let texts = corpus.documents.map { $0.title + " " + $0.text }
             let tok = Tokenizer.train(texts: texts, vocabSize: options.vocabSize)

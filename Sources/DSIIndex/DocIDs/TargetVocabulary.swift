@@ -10,7 +10,9 @@ public enum DocIDTokens: String, Codable, Sendable, CaseIterable {
 }
 
 /// The decoder's vocabulary: PAD, BOS, EOS, then the docid tokens. With `digits` (and
-/// `naive` docids) digit d is token 3 + d; `atomic` document i is token 3 + i; with
+/// `naive` docids) digit d is token 3 + d; `atomic` document i is token 3 + i; `terms`
+/// symbols (tokenizer tokens and numbers) are numbered in order of first appearance over
+/// the documents in corpus order; with
 /// `nodes` (semantic docids) tokens are numbered in order of first appearance over the
 /// documents in corpus order: a document's cluster prefixes (the docid without its last
 /// `leafDigits` digits, one token per prefix) and then the document itself. Documents
@@ -24,6 +26,8 @@ public struct TargetVocabulary: Sendable {
     public private(set) var tokens: [[Int32]] = []
     /// Tree-node tokens by cluster path (`nodes` mode).
     private var prefixToken: [[Int32]: Int32] = [:]
+    /// Decoder tokens of `terms` docid symbols.
+    private var symbolToken: [Int32: Int32] = [:]
     public let scheme: DocIDScheme
     private var next: Int32
 
@@ -32,7 +36,7 @@ public struct TargetVocabulary: Sendable {
         self.scheme = a.scheme
         self.mode = a.scheme == .semantic ? mode : .digits
         self.leafDigits = leafDigits
-        next = Self.offset + (a.scheme == .atomic ? 0 : (self.mode == .digits ? 10 : 0))
+        next = Self.offset + (a.scheme == .atomic || a.scheme == .terms ? 0 : (self.mode == .digits ? 10 : 0))
         tokens.reserveCapacity(a.docids.count)
         for d in a.docids { append(d) }
     }
@@ -45,6 +49,13 @@ public struct TargetVocabulary: Sendable {
         case (.atomic, _):
             t = [next]
             next += 1
+        case (.terms, _):
+            t = docid.map { s in
+                if let tok = symbolToken[s] { return tok }
+                symbolToken[s] = next
+                next += 1
+                return next - 1
+            }
         case (.semantic, .nodes):
             let path = Array(docid.prefix(max(0, docid.count - leafDigits)))
             var out: [Int32] = []
@@ -67,6 +78,10 @@ public struct TargetVocabulary: Sendable {
         tokens.append(t)
         return t
     }
+
+    /// Whether every document has a decoder token of its own (atomic docids, or tree
+    /// nodes), so a new document's output row can be fitted alone (`dsi add --mode fast`).
+    public var hasDocumentTokens: Bool { scheme == .atomic || mode == .nodes }
 
     /// Decoder vocabulary size (including PAD, BOS, EOS).
     public var size: Int { Int(next) }

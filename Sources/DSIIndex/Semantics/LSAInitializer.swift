@@ -53,10 +53,11 @@ public enum LSAInitializer {
         }
         p.tensor("decoder.embed_tokens.weight").zero()
         // Docid tokens with a document set (atomic documents, tree nodes, and the
-        // documents at the end of node paths): the normalised mean of their documents'
-        // unit LSA vectors, scaled so the logit is `temperature` × cosine against the
-        // unit-variance state the final layer norm gives.
-        guard vocabulary.scheme == .atomic || vocabulary.mode == .nodes else { return }
+        // documents at the end of node paths; a term: the documents whose docid holds
+        // it): the normalised mean of their documents' unit LSA vectors, scaled so the
+        // logit is `temperature` × cosine against the unit-variance state the final layer
+        // norm gives. Shared digits stand for no document set.
+        guard vocabulary.scheme == .atomic || vocabulary.scheme == .terms || vocabulary.mode == .nodes else { return }
         let head = p.tensor("lm_head.weight")
         let D = lsa.documentVectors.shape[0]
         let L = lsa.dimensions

@@ -164,6 +164,7 @@ public final class Trainer {
         switch options.docids {
         case .atomic: assignment = DocIDAssigner.atomic(ids)
         case .naive: assignment = DocIDAssigner.naive(ids, seed: options.seed)
+        case .terms: assignment = DocIDAssigner.terms(ids, keyTerms: keyTermTokens)
         case .semantic:
             assignment = DocIDAssigner.semantic(
                 ids, vectors: lsa!.documentVectors, branching: options.branching, leafSize: options.leafSize, seed: options.seed)
