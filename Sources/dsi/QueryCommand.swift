@@ -50,7 +50,7 @@ struct QueryCommand: ParsableCommand {
                     let rank = pad(String(r + 1), 3)
                     let score = String(format: "%8.3f", h.score)
                     print(
-                        "\(rank)  \(pad(index.docids.corpusIDs[h.document], 12)) \(pad(index.docids.text(h.document), 10)) \(score)  \(index.titles[h.document].prefix(80))"
+                        "\(rank)  \(pad(index.docids.corpusIDs[h.document], 12)) \(pad(index.readableDocID(h.document), 10)) \(score)  \(index.titles[h.document].prefix(80))"
                     )
                 }
             }

@@ -99,7 +99,9 @@ struct CLITests {
         #expect(status != 0 && err.contains("corpus.jsonl:2") && err.contains("missing field \"text\""), "\(err)")
     }
 
-    @Test("dsi train without --docids gives a small corpus atomic docids and says so; --docids overrides; the size rule", needsDSI)
+    @Test(
+        "dsi train without --docids gives a small corpus atomic docids and says so; --docids overrides; the size rule; term docids read as text",
+        needsDSI)
     func automaticDocIDs() throws {
         #expect(DocIDScheme.automatic(documents: 1) == .atomic)
         #expect(DocIDScheme.automatic(documents: DocIDScheme.atomicLimit) == .atomic)
@@ -116,6 +118,20 @@ struct CLITests {
         #expect(status == 0, "\(err)")
         #expect(!err.contains("chosen for"), "\(err)")
         #expect(try TrainedIndex.load(from: chosen, for: .search).docids.scheme == .semantic)
+        // Term docids: a query prints them as the tokens' text; JSON gives docids.tsv's form.
+        let terms = tempPath("terms")
+        (status, _, err) = try runDSI(
+            ["train", "--corpus", corpus, "--output", terms, "--steps", "0", "--preset", "tiny", "--docids", "terms"])
+        #expect(status == 0, "\(err)")
+        let termIndex = try TrainedIndex.load(from: terms, for: .search)
+        #expect(termIndex.docids.scheme == .terms && termIndex.docids.docids.allSatisfy { $0.count == TermDocIDs.length })
+        var out = ""
+        (status, out, err) = try runDSI(["query", "--checkpoint", terms, "--top-k", "1", "comet"])
+        #expect(status == 0 && out.contains("·"), "\(out)\(err)")
+        (status, out, err) = try runDSI(["query", "--checkpoint", terms, "--top-k", "1", "--json", "comet"])
+        let hit = ((try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any])["results"] as! [[String: Any]])[0]
+        let position = termIndex.docids.corpusIDs.firstIndex(of: hit["id"] as! String)!
+        #expect(hit["docid"] as? String == termIndex.docids.text(position))
         // Resuming without --docids resolves to the same scheme, so the options agree.
         (status, _, err) = try runDSI(["train", "--corpus", corpus, "--output", auto, "--steps", "1", "--preset", "tiny", "--resume"])
         #expect(status == 0, "\(err)")

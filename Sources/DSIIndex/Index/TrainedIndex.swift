@@ -97,3 +97,12 @@ public enum LoadPurpose: Sendable {
     /// Training on (`--resume`, `dsi add`): everything, including the optimizer state.
     case training
 }
+
+extension TrainedIndex {
+    /// The docid as a person reads it: term docids as their tokens' text joined by "·"
+    /// (numbers as "#n"); other schemes as `DocIDAssignment.text`.
+    public func readableDocID(_ d: Int) -> String {
+        guard docids.scheme == .terms else { return docids.text(d) }
+        return docids.docids[d].map { $0 >= 0 ? tokenizer.decode([$0]) : "#\(-Int($0) - 1)" }.joined(separator: "·")
+    }
+}
