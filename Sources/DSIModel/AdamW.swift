@@ -34,6 +34,8 @@ public struct AdamW: Sendable {
     /// decay, its weight does not decay). Bias correction uses the global step count, so
     /// a row touched after a pause takes a normal-sized step.
     public mutating func update(_ arena: ParameterArena, lr: Float, gradScale: Float = 1) {
+        OpProfile.shared.enter(.optimizer)
+        defer { OpProfile.shared.exit() }
         step += 1
         let p = arena.values.data
         let g = arena.grads.data

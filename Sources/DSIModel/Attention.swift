@@ -53,6 +53,8 @@ public func attentionForward(
     out: Buf, probs: Buf, q: Buf, k: Buf, v: Buf, keyMask: UnsafePointer<Float>?,
     _ s: AttentionShape
 ) {
+    OpProfile.shared.enter(.attention)
+    defer { OpProfile.shared.exit() }
     let dh = s.headDim
     let T = s.T
     let S = s.S
@@ -107,6 +109,8 @@ public func attentionBackward(
     dq: Buf, dk: Buf, dv: Buf, dout: Buf, probs: Buf, q: Buf, k: Buf, v: Buf,
     _ s: AttentionShape, accumulate: Bool = true
 ) {
+    OpProfile.shared.enter(.attention)
+    defer { OpProfile.shared.exit() }
     let dh = s.headDim
     let T = s.T
     let S = s.S

@@ -25,6 +25,8 @@ public enum OpsBenchmark {
         /// the CLI, which knows the CPU: Sources/DSIStartup/peak.c), and its vector width.
         public var fmaPeakGFLOPS: Double? = nil
         public var fmaVectorFloats: Int? = nil
+        /// Milliseconds per timed step in each `OpFamily` (exclusive; `OpProfile`).
+        public var trainOpMilliseconds: [OpFamily: Double] = [:]
 
         enum CodingKeys: String, CodingKey {
             case threads, parameters, batch
@@ -46,6 +48,7 @@ public enum OpsBenchmark {
             case fmaPeakGFLOPS = "fma_peak_gflops"
             case fmaVectorFloats = "fma_vector_floats"
             case peakFraction = "train_fraction_of_fma_peak"
+            case trainOpMilliseconds = "train_op_ms_per_step"
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -70,6 +73,8 @@ public enum OpsBenchmark {
             try c.encode(fmaPeakGFLOPS.map { trainGFLOPS / $0 }, forKey: .peakFraction)
             try c.encode(blasCore, forKey: .blasCore)
             try c.encode(blasCoreForced, forKey: .blasCoreForced)
+            try c.encode(
+                Dictionary(uniqueKeysWithValues: trainOpMilliseconds.map { ($0.key.rawValue, $0.value) }), forKey: .trainOpMilliseconds)
         }
 
         public var text: String {
@@ -80,6 +85,11 @@ public enum OpsBenchmark {
             s += "\(fmt(gflopPerStep)) GFLOP/step, \(fmt(trainGFLOPS)) GFLOP/s\n"
             s +=
                 "  phases (median s): forward \(fmt(forwardSeconds, 3)), backward \(fmt(backwardSeconds, 3)), clip + AdamW \(fmt(optimizerSeconds, 3))\n"
+            if !trainOpMilliseconds.isEmpty {
+                s +=
+                    "  by op family (ms per step, exclusive): "
+                    + OpFamily.allCases.map { "\($0.rawValue) \(fmt(trainOpMilliseconds[$0] ?? 0, 1))" }.joined(separator: ", ") + "\n"
+            }
             if let peak = fmaPeakGFLOPS {
                 s +=
                     "FMA peak (\(threads) threads, \(fmaVectorFloats ?? 0)-float vectors, 12 chains each): \(fmt(peak)) GFLOP/s; the training step reaches \(fmt(100 * trainGFLOPS / peak, 1))% of it\n"
@@ -143,6 +153,7 @@ public enum OpsBenchmark {
         var bwd: [Double] = []
         var upd: [Double] = []
         let start = clock.now
+        OpProfile.shared.start()
         for i in 0..<steps {
             // `trainStep`'s body, with the phases timed.
             let t0 = clock.now
@@ -160,6 +171,7 @@ public enum OpsBenchmark {
             times.append((t3 - t0).seconds)
         }
         let total = (clock.now - start).seconds
+        let families = OpProfile.shared.stop()
         let gflop = 3 * cfg.forwardFLOPs(batch: B, sourceLength: S, targetLength: T) / 1e9
         let med = median(times)
         return Result(
@@ -167,7 +179,8 @@ public enum OpsBenchmark {
             gflopPerStep: gflop, trainGFLOPS: gflop / med, peakRSS: ProcessMemory.peakRSSMiB,
             parameters: model.params.parameterCount, lossFirstLast: (losses.first ?? .nan, losses.last ?? .nan),
             batch: B, sourceLength: S, targetLength: T, blasCore: BLAS.coreName,
-            forwardSeconds: median(fwd), backwardSeconds: median(bwd), optimizerSeconds: median(upd))
+            forwardSeconds: median(fwd), backwardSeconds: median(bwd), optimizerSeconds: median(upd),
+            trainOpMilliseconds: families.mapValues { $0 * 1000 / Double(max(1, steps)) })
     }
 
     /// Random sources over the whole vocabulary and random digit docids, as the PyTorch

@@ -78,6 +78,8 @@ extension Seq2Seq {
     /// states and the tokens' rows, one sgemm, bias, softmax cross-entropy (label
     /// smoothing spread over the set). Returns (sum of losses, positions scored).
     func candidateHeadForward(_ ws: Workspace, _ cands: OutputCandidates, smoothing: Float) -> (Double, Int) {
+        OpProfile.shared.enter(.loss)
+        defer { OpProfile.shared.exit() }
         let C = config.dModel
         var byset = [[Int]](repeating: [], count: cands.sets.count)
         for (p, s) in cands.setOfPosition.enumerated() where s >= 0 { byset[Int(s)].append(p) }
@@ -98,9 +100,11 @@ extension Seq2Seq {
                 let row = a.logits.data + i * K
                 for (k, t) in tokens.enumerated() { row[k] = bias[Int(t)] }
             }
+            OpProfile.shared.enter(.products)
             BLAS.sgemm(
                 transB: true, m: P, n: K, k: C, a: a.x.data, lda: C, b: a.weights.data, ldb: C, beta: 1, c: a.logits.data, ldc: K,
                 parallel: true)
+            OpProfile.shared.exit()
             a.targets.withUnsafeBufferPointer { tg in
                 _ = crossEntropyForward(
                     losses: a.losses.data, probs: a.probs.data, logits: a.logits.data, targets: tg.baseAddress!, N: P, V: K,
@@ -119,6 +123,8 @@ extension Seq2Seq {
     /// the candidate tokens, and records those rows (and the decoder inputs' embedding
     /// rows) as the step's dirty rows.
     func candidateHeadBackward(_ ws: Workspace, dloss: Float) {
+        OpProfile.shared.enter(.loss)
+        defer { OpProfile.shared.exit() }
         let C = config.dModel
         let N = ws.B * ws.T
         let dln = ws.dln.data
@@ -136,16 +142,22 @@ extension Seq2Seq {
                     ignoreIndex: Self.ignoreIndex, dloss: dloss)
             }
             let dx = Tensor(uninitialized: [P, C])
+            OpProfile.shared.enter(.products)
             BLAS.sgemm(m: P, n: C, k: K, a: dlogits.data, lda: K, b: a.weights.data, ldb: C, c: dx.data, ldc: C, parallel: true)
+            OpProfile.shared.exit()
             for (i, p) in a.positions.enumerated() {
                 let d = dln + p * C
                 let s = dx.data + i * C
                 for j in 0..<C { d[j] += s[j] }
             }
             let dw = Tensor(uninitialized: [K, C])
+            OpProfile.shared.enter(.products)
             BLAS.sgemm(transA: true, m: K, n: C, k: P, a: dlogits.data, lda: K, b: a.x.data, ldb: C, c: dw.data, ldc: C, parallel: true)
+            OpProfile.shared.exit()
             let db = Tensor(uninitialized: [K])
+            OpProfile.shared.enter(.products)
             BLAS.sgemm(m: 1, n: K, k: P, a: Ones.pointer(P), lda: P, b: dlogits.data, ldb: K, c: db.data, ldc: K)
+            OpProfile.shared.exit()
             for (k, t) in a.tokens.enumerated() {
                 let d = gW + Int(t) * C
                 let s = dw.data + k * C
@@ -167,6 +179,8 @@ extension Seq2Seq {
     public func headLogits(
         states: UnsafePointer<Float>, ld: Int, rows: Int, first: Int, count: Int, out: UnsafeMutablePointer<Float>
     ) {
+        OpProfile.shared.enter(.products)
+        defer { OpProfile.shared.exit() }
         let C = config.dModel
         let bias = w(head.b) + first
         for r in 0..<rows { (out + r * count).update(from: bias, count: count) }
@@ -187,6 +201,8 @@ extension Seq2Seq {
         states: UnsafePointer<Float>, ld: Int, rows: Int, tokens: UnsafeBufferPointer<Int32>, scratch: UnsafeMutablePointer<Float>,
         out: UnsafeMutablePointer<Float>
     ) {
+        OpProfile.shared.enter(.products)
+        defer { OpProfile.shared.exit() }
         let C = config.dModel
         let K = tokens.count
         let W = w(head.w)

@@ -211,6 +211,8 @@ extension Seq2Seq {
     /// g caches' values. The extra multiply-adds on zero weights cost less than the calls
     /// they replace at the sizes beam search uses.
     func groupedSelfAttention(_ state: DecodingState, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, t: Int) {
+        OpProfile.shared.enter(.attention)
+        defer { OpProfile.shared.exit() }
         let c = config
         let C = c.dModel
         let H = c.heads

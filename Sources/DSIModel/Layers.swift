@@ -64,6 +64,8 @@ public func embeddingBackward(
 
 /// out (N, OC) = inp (N, IC) · weightᵀ + bias; weight (OC, IC), bias (OC) or nil.
 public func linearForward(out: Buf, inp: Buf, weight: Buf, bias: Buf?, N: Int, IC: Int, OC: Int) {
+    OpProfile.shared.enter(.products)
+    defer { OpProfile.shared.exit() }
     if let bias {
         parallelFor(N, grain: 256) { rows in
             for n in rows { (out + n * OC).update(from: bias, count: OC) }
@@ -79,6 +81,8 @@ public func linearBackward(
     dinp: Buf?, dweight: Buf, dbias: Buf?, dout: Buf, inp: Buf, weight: Buf,
     N: Int, IC: Int, OC: Int, accumulate: Bool = true
 ) {
+    OpProfile.shared.enter(.products)
+    defer { OpProfile.shared.exit() }
     if let dinp {
         BLAS.sgemm(
             m: N, n: IC, k: OC, a: dout, lda: OC, b: weight, ldb: IC,
@@ -115,6 +119,8 @@ public func layerNormForward(
     out: Buf, mean: Buf, rstd: Buf, inp: Buf, weight: Buf, bias: Buf, N: Int, C: Int,
     eps: Float = 1e-5
 ) {
+    OpProfile.shared.enter(.normalisation)
+    defer { OpProfile.shared.exit() }
     parallelFor(N, grain: 64) { rows in
         for n in rows {
             let x = inp + n * C
@@ -141,6 +147,8 @@ public func layerNormBackward(
     dinp: Buf, dweight: Buf, dbias: Buf, dout: Buf, inp: Buf, weight: Buf, mean: Buf, rstd: Buf,
     N: Int, C: Int
 ) {
+    OpProfile.shared.enter(.normalisation)
+    defer { OpProfile.shared.exit() }
     // Per-block partial sums for dweight/dbias, added in block order: the same bits
     // for any thread count.
     let blocks = min(N, 32)
@@ -264,6 +272,8 @@ func store8(_ v: SIMD8<Float>, _ p: Buf, _ i: Int, _ n: Int) {
 
 /// out (n) = 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))); out may be inp.
 public func geluForward(out: Buf, inp: Buf, n: Int) {
+    OpProfile.shared.enter(.activation)
+    defer { OpProfile.shared.exit() }
     parallelFor(n, grain: 16384) { r in
         map8(r) { i, k in store8(geluValue(load8(inp, i, k)), out, i, k) }
     }
@@ -271,6 +281,8 @@ public func geluForward(out: Buf, inp: Buf, n: Int) {
 
 /// dinp (n) (+)= gelu′(inp) · dout; dinp may be dout.
 public func geluBackward(dinp: Buf, inp: Buf, dout: Buf, n: Int, accumulate: Bool = true) {
+    OpProfile.shared.enter(.activation)
+    defer { OpProfile.shared.exit() }
     parallelFor(n, grain: 16384) { r in
         map8(r) { i, k in
             var g = geluDerivative(load8(inp, i, k)) * load8(dout, i, k)
@@ -339,6 +351,8 @@ public func crossEntropyForward(
     losses: Buf, probs: Buf, logits: Buf, targets: UnsafePointer<Int32>, N: Int, V: Int,
     smoothing: Float, ignoreIndex: Int32
 ) -> Int {
+    OpProfile.shared.enter(.loss)
+    defer { OpProfile.shared.exit() }
     parallelFor(N, grain: 16) { rows in
         for n in rows {
             let z = logits + n * V
@@ -380,6 +394,8 @@ public func crossEntropyBackward(
     dlogits: Buf, probs: Buf, targets: UnsafePointer<Int32>, N: Int, V: Int,
     smoothing: Float, ignoreIndex: Int32, dloss: Float
 ) {
+    OpProfile.shared.enter(.loss)
+    defer { OpProfile.shared.exit() }
     let uniform = smoothing / Float(V)
     parallelFor(N, grain: 16) { rows in
         for n in rows {

@@ -173,6 +173,8 @@ public final class ParameterArena: @unchecked Sendable {
 
     /// Global L2 norm of the gradients (deterministic for any thread count).
     public func gradNorm() -> Float {
+        OpProfile.shared.enter(.optimizer)
+        defer { OpProfile.shared.exit() }
         let g = grads.data
         func sumSquares(_ span: Range<Int>) -> Double {
             deterministicSum(span.count) { r in

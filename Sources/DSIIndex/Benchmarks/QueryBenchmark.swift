@@ -18,6 +18,10 @@ public enum QueryBenchmark {
         public var trieBytesPerDocidBySize: [String: Double]
         public var peakRSSMB: Double
         public var blasCore: String
+        /// Milliseconds per query in each `OpFamily` (exclusive; `OpProfile`), at batch 1
+        /// and batch 32: encoder, decoder steps and the trie's bookkeeping (`other`).
+        public var opMsPerQueryB1: [String: Double] = [:]
+        public var opMsPerQueryB32: [String: Double] = [:]
 
         enum CodingKeys: String, CodingKey {
             case docids, beam, threads, scheme
@@ -31,6 +35,8 @@ public enum QueryBenchmark {
             case trieBytesPerDocidBySize = "trie_bytes_per_docid_by_size"
             case peakRSSMB = "peak_rss_mb"
             case blasCore = "blas_core"
+            case opMsPerQueryB1 = "op_ms_per_query_b1"
+            case opMsPerQueryB32 = "op_ms_per_query_b32"
         }
     }
 
@@ -82,6 +88,10 @@ public enum QueryBenchmark {
         let clock = ContinuousClock()
         _ = try search.search([source()])  // warm-up
         var b1: [Double] = []
+        func perQuery(_ f: [OpFamily: Double], _ queries: Int) -> [String: Double] {
+            Dictionary(uniqueKeysWithValues: f.map { ($0.key.rawValue, $0.value * 1000 / Double(max(1, queries))) })
+        }
+        OpProfile.shared.start()
         for _ in 0..<queriesB1 {
             let s = source()
             let t0 = clock.now
@@ -89,14 +99,17 @@ public enum QueryBenchmark {
             b1.append((clock.now - t0).seconds * 1000)
             precondition(hits[0].count == topK)
         }
+        let opsB1 = perQuery(OpProfile.shared.stop(), queriesB1)
         _ = try search.search((0..<batch).map { _ in source() })
         var bb: [Double] = []
+        OpProfile.shared.start()
         for _ in 0..<batches {
             let ss = (0..<batch).map { _ in source() }
             let t0 = clock.now
             _ = try search.search(ss)
             bb.append((clock.now - t0).seconds * 1000 / Double(batch))
         }
+        let opsB32 = perQuery(OpProfile.shared.stop(), batches * batch)
         // The share of batch-32 time spent encoding (encoder + cross-attention K/V).
         var enc: [Double] = []
         let ws = Workspace()
@@ -120,7 +133,8 @@ public enum QueryBenchmark {
             msPerQueryB1P50: b1[b1.count / 2], msPerQueryB1P95: b1[min(b1.count - 1, Int(Double(b1.count) * 0.95))],
             msPerQueryB32: bb.sorted()[bb.count / 2], msPerQueryB32Encoding: enc.dropFirst().sorted()[(enc.count - 1) / 2],
             trieBytesPerDocid: trieBytes[String(n)] ?? Double(trie.memoryBytes) / Double(n),
-            trieBytesPerDocidBySize: trieBytes, peakRSSMB: ProcessMemory.peakRSSMiB, blasCore: BLAS.coreName)
+            trieBytesPerDocidBySize: trieBytes, peakRSSMB: ProcessMemory.peakRSSMiB, blasCore: BLAS.coreName, opMsPerQueryB1: opsB1,
+            opMsPerQueryB32: opsB32)
     }
 }
 
