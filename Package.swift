@@ -43,7 +43,11 @@ let package = Package(
         // -O2 in every configuration: peak.c measures the FMA peak, which unoptimised code
         // (accumulators spilled to memory) would understate a hundredfold.
         .target(name: "DSIStartup", dependencies: ["COpenBLAS"], cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "DSIModel", dependencies: ["DSITensor"]),
+        // Element-wise kernels compiled once per instruction set (AVX-512, AVX2 + FMA,
+        // baseline) and chosen by the CPU at load time; -O2 in every configuration so the
+        // loops are vectorised in debug builds too.
+        .target(name: "CDSIKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "DSIModel", dependencies: ["DSITensor", "CDSIKernels"]),
         .target(name: "DSIText"),
         .target(name: "CDSISystem"),
         .target(

@@ -1,3 +1,4 @@
+import CDSIKernels
 import DSITensor
 
 #if canImport(Glibc)
@@ -197,86 +198,16 @@ public func layerNormBackward(
 
 // MARK: - GELU (tanh approximation, as in GPT-2)
 
-private let geluK: Float = (2 / Float.pi).squareRoot()
-
-/// tanh for Float32 on 8 lanes: a clamped rational function (the minimax approximation
-/// Eigen uses for float), within a few ulp of tanhf. glibc's scalar tanhf cost a quarter
-/// of a training step; this is a plain vector expression.
-@inline(__always)
-func fastTanh(_ v: SIMD8<Float>) -> SIMD8<Float> {
-    let x = v.clamped(lowerBound: SIMD8(repeating: -7.90531110763549805), upperBound: SIMD8(repeating: 7.90531110763549805))
-    let x2 = x * x
-    var p = SIMD8<Float>(repeating: -2.76076847742355e-16)
-    p = p * x2 + 2.00018790482477e-13
-    p = p * x2 - 8.60467152213735e-11
-    p = p * x2 + 5.12229709037114e-08
-    p = p * x2 + 1.48572235717979e-05
-    p = p * x2 + 6.37261928875436e-04
-    p = p * x2 + 4.89352455891786e-03
-    p = p * x
-    var q = SIMD8<Float>(repeating: 1.19825839466702e-06)
-    q = q * x2 + 1.18534705686654e-04
-    q = q * x2 + 2.26843463243900e-03
-    q = q * x2 + 4.89352518554385e-03
-    return p / q
-}
-
-@inline(__always)
-func geluValue(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let x3: SIMD8<Float> = x * x * x
-    let u: SIMD8<Float> = geluK * (x + 0.044715 * x3)
-    let t: SIMD8<Float> = fastTanh(u)
-    return 0.5 * x * (1 + t)
-}
-
-@inline(__always)
-func geluDerivative(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let x2: SIMD8<Float> = x * x
-    let u: SIMD8<Float> = geluK * (x + 0.044715 * x2 * x)
-    let t: SIMD8<Float> = fastTanh(u)
-    let sech2: SIMD8<Float> = 1 - t * t
-    let du: SIMD8<Float> = geluK * (1 + 3 * 0.044715 * x2)
-    let left: SIMD8<Float> = 0.5 * (1 + t)
-    return left + 0.5 * x * sech2 * du
-}
-
-/// Applies `f` lane-wise over [lo, hi): 8 at a time, the tail through a padded vector.
-/// Written with explicit vectors because out and inp may alias (in-place use), which
-/// keeps the auto-vectoriser off.
-@inline(__always)
-func map8(_ r: Range<Int>, _ f: (Int, Int) -> Void) {
-    var i = r.lowerBound
-    while i + 8 <= r.upperBound {
-        f(i, 8)
-        i += 8
-    }
-    if i < r.upperBound { f(i, r.upperBound - i) }
-}
-
-@inline(__always)
-func load8(_ p: Buf, _ i: Int, _ n: Int) -> SIMD8<Float> {
-    if n == 8 { return UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) }
-    var v = SIMD8<Float>(repeating: 0)
-    for j in 0..<n { v[j] = p[i + j] }
-    return v
-}
-
-@inline(__always)
-func store8(_ v: SIMD8<Float>, _ p: Buf, _ i: Int, _ n: Int) {
-    if n == 8 {
-        UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: SIMD8<Float>.self)
-    } else {
-        for j in 0..<n { p[i + j] = v[j] }
-    }
-}
+// The kernels are C (Sources/CDSIKernels): compiled per instruction set and chosen by the
+// CPU, where Swift's baseline x86-64 build would run them on SSE2 without FMA. Their tanh
+// is the clamped rational minimax approximation Eigen uses for float (glibc's scalar tanhf
+// cost a quarter of a training step).
 
 /// out (n) = 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))); out may be inp.
 public func geluForward(out: Buf, inp: Buf, n: Int) {
     OpProfile.shared.enter(.activation)
     defer { OpProfile.shared.exit() }
-    parallelFor(n, grain: 16384) { r in
-        map8(r) { i, k in store8(geluValue(load8(inp, i, k)), out, i, k) }
-    }
+    parallelFor(n, grain: 16384) { r in dsi_gelu_forward(out + r.lowerBound, inp + r.lowerBound, r.count) }
 }
 
 /// dinp (n) (+)= gelu′(inp) · dout; dinp may be dout.
@@ -284,11 +215,7 @@ public func geluBackward(dinp: Buf, inp: Buf, dout: Buf, n: Int, accumulate: Boo
     OpProfile.shared.enter(.activation)
     defer { OpProfile.shared.exit() }
     parallelFor(n, grain: 16384) { r in
-        map8(r) { i, k in
-            var g = geluDerivative(load8(inp, i, k)) * load8(dout, i, k)
-            if accumulate { g += load8(dinp, i, k) }
-            store8(g, dinp, i, k)
-        }
+        dsi_gelu_backward(dinp + r.lowerBound, inp + r.lowerBound, dout + r.lowerBound, r.count, accumulate ? 1 : 0)
     }
 }
 

@@ -92,6 +92,53 @@ struct LayerGradientTests {
         expectGradient("dinp", x: x, analytic: dx, eps: 1e-3, loss: loss)
     }
 
+    @Test("GELU kernels against the exact formula in double precision: in place, with tails, accumulating or not")
+    func geluKernels() {
+        var rng = SeededRNG(seed: 5)
+        // Lengths that leave a tail after any vector width, values across the clamp (±7.9 / k).
+        for n in [1, 7, 8, 15, 16, 17, 33, 1000, 4099] {
+            let x = (0..<n).map { _ in rng.normal() * 4 }
+            let g = (0..<n).map { _ in rng.normal() }
+            let k = (2 / Double.pi).squareRoot()
+            func exact(_ v: Float) -> Double {
+                let x = Double(v)
+                return 0.5 * x * (1 + tanh(k * (x + 0.044715 * x * x * x)))
+            }
+            func exactDerivative(_ v: Float) -> Double {
+                let x = Double(v)
+                let t = tanh(k * (x + 0.044715 * x * x * x))
+                return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+            }
+            let out = Tensor(zeros: [n])
+            let inp = Tensor(x, shape: [n])
+            geluForward(out: out.data, inp: inp.data, n: n)
+            var worst: Double = 0
+            for i in 0..<n { worst = max(worst, abs(Double(out[i]) - exact(x[i])) / (1 + abs(exact(x[i])))) }
+            #expect(worst < 2e-6, "forward, n \(n): relative error \(worst)")
+            // In place (out == inp), as the model calls it.
+            let same = Tensor(x, shape: [n])
+            geluForward(out: same.data, inp: same.data, n: n)
+            #expect((0..<n).allSatisfy { same[$0] == out[$0] }, "in place differs, n \(n)")
+            // Backward, writing and accumulating; dinp == dout in place.
+            let dinp = Tensor([Float](repeating: 0.5, count: n), shape: [n])
+            let dout = Tensor(g, shape: [n])
+            geluBackward(dinp: dinp.data, inp: inp.data, dout: dout.data, n: n, accumulate: true)
+            let overwrite = Tensor(g, shape: [n])
+            geluBackward(dinp: overwrite.data, inp: inp.data, dout: overwrite.data, n: n, accumulate: false)
+            // The derivative's 1 − t² loses float precision as |t| → 1: an error δ in t moves it
+            // by about (1 + |x|·du)·δ, du = k(1 + 3·0.044715·x²); δ ≤ 1e-6 covers float's tanh.
+            worst = 0
+            for i in 0..<n {
+                let want = exactDerivative(x[i]) * Double(g[i])
+                let xi = Double(x[i])
+                let scale = (1 + abs(xi) * k * (1 + 3 * 0.044715 * xi * xi)) * (abs(Double(g[i])) + 1)
+                worst = max(worst, abs(Double(dinp[i]) - 0.5 - want) / scale)
+                worst = max(worst, abs(Double(overwrite[i]) - want) / scale)
+            }
+            #expect(worst < 1e-6, "backward, n \(n): error \(worst) of the bound's scale")
+        }
+    }
+
     @Test("token and position embeddings, with repeated tokens")
     func embedding() {
         var rng = SeededRNG(seed: 4)
