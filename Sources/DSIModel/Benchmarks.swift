@@ -1,3 +1,4 @@
+import CDSIKernels
 import DSITensor
 import Foundation
 
@@ -25,6 +26,8 @@ public enum OpsBenchmark {
         /// the CLI, which knows the CPU: Sources/DSIStartup/peak.c), and its vector width.
         public var fmaPeakGFLOPS: Double? = nil
         public var fmaVectorFloats: Int? = nil
+        /// The instruction set the element-wise C kernels run with (Sources/CDSIKernels).
+        public var elementwiseISA = String(cString: dsi_kernels_isa())
         /// Milliseconds per timed step in each `OpFamily` (exclusive; `OpProfile`).
         public var trainOpMilliseconds: [OpFamily: Double] = [:]
 
@@ -49,6 +52,7 @@ public enum OpsBenchmark {
             case fmaVectorFloats = "fma_vector_floats"
             case peakFraction = "train_fraction_of_fma_peak"
             case trainOpMilliseconds = "train_op_ms_per_step"
+            case elementwiseISA = "elementwise_isa"
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -73,12 +77,14 @@ public enum OpsBenchmark {
             try c.encode(fmaPeakGFLOPS.map { trainGFLOPS / $0 }, forKey: .peakFraction)
             try c.encode(blasCore, forKey: .blasCore)
             try c.encode(blasCoreForced, forKey: .blasCoreForced)
+            try c.encode(elementwiseISA, forKey: .elementwiseISA)
             try c.encode(
                 Dictionary(uniqueKeysWithValues: trainOpMilliseconds.map { ($0.key.rawValue, $0.value) }), forKey: .trainOpMilliseconds)
         }
 
         public var text: String {
-            var s = "threads \(threads), OpenBLAS core \(blasCore)\(blasCoreForced ? " (chosen at start-up for this CPU)" : "")\n"
+            var s =
+                "threads \(threads), OpenBLAS core \(blasCore)\(blasCoreForced ? " (chosen at start-up for this CPU)" : ""), element-wise kernels \(elementwiseISA)\n"
             for (shape, g) in sgemm { s += "sgemm \(shape): \(fmt(g)) GFLOP/s\n" }
             s += "training step (B \(batch), S \(sourceLength), T \(targetLength), \(parameters) parameters): "
             s += "\(fmt(stepsPerSecond, 3)) steps/s, median \(fmt(stepSecondsMedian, 3)) s, "

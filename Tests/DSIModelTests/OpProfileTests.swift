@@ -43,6 +43,7 @@ struct OpProfileTests {
         config.decoderLayers = 1
         let r = try OpsBenchmark.run(steps: 3, warmup: 1, batch: 4, sourceLength: 8, targetLength: 4, config: config)
         #expect(Set(r.trainOpMilliseconds.keys) == Set(OpFamily.allCases))
+        #expect(["avx512f", "avx2", "baseline"].contains(r.elementwiseISA))
         for family in [OpFamily.products, .normalisation, .activation, .attention, .loss, .optimizer] {
             #expect(r.trainOpMilliseconds[family]! > 0, "\(family) took no time: \(r.trainOpMilliseconds)")
         }
