@@ -60,6 +60,72 @@ DSI_CLONES void dsi_gelu_backward(float *dinp, const float *inp, const float *do
     }
 }
 
+// Row sums are reassociated (vectorised): the order depends only on C, not on threads.
+DSI_CLONES void dsi_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                                      const float *bias, long rows, long C, float eps) {
+#pragma clang fp reassociate(on)
+    for (long n = 0; n < rows; n++) {
+        const float *x = inp + n * C;
+        float *o = out + n * C;
+        float m = 0;
+        for (long c = 0; c < C; c++) m += x[c];
+        m /= (float)C;
+        float var = 0;
+        for (long c = 0; c < C; c++) {
+            float d = x[c] - m;
+            var += d * d;
+        }
+        var /= (float)C;
+        float s = 1.0f / __builtin_sqrtf(var + eps);
+#pragma clang loop vectorize(assume_safety)
+        for (long c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+DSI_CLONES void dsi_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                                       const float *weight, const float *mean, const float *rstd, long rows, long C) {
+#pragma clang fp reassociate(on)
+    for (long n = 0; n < rows; n++) {
+        const float *x = inp + n * C;
+        const float *g = dout + n * C;
+        float *d = dinp + n * C;
+        float m = mean[n], s = rstd[n];
+        float sum_g = 0, sum_gx = 0;
+#pragma clang loop vectorize(assume_safety)
+        for (long c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * s;
+            float gw = g[c] * weight[c];
+            sum_g += gw;
+            sum_gx += gw * xhat;
+            dweight[c] += g[c] * xhat;
+            dbias[c] += g[c];
+        }
+        sum_g /= (float)C;
+        sum_gx /= (float)C;
+#pragma clang loop vectorize(assume_safety)
+        for (long c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * s;
+            d[c] += (g[c] * weight[c] - sum_g - xhat * sum_gx) * s;
+        }
+    }
+}
+
+DSI_CLONES void dsi_adamw(float *p, const float *g, float *m, float *v, long n, float lr, float grad_scale, float b1,
+                          float b2, float eps, float wd, float c1, float c2) {
+#pragma clang loop vectorize(assume_safety)
+    for (long i = 0; i < n; i++) {
+        float grad = g[i] * grad_scale;
+        float mi = b1 * m[i] + (1.0f - b1) * grad;
+        float vi = b2 * v[i] + (1.0f - b2) * grad * grad;
+        m[i] = mi;
+        v[i] = vi;
+        float mhat = mi / c1, vhat = vi / c2;
+        p[i] -= lr * (mhat / (__builtin_sqrtf(vhat) + eps) + wd * p[i]);
+    }
+}
+
 const char *dsi_kernels_isa(void) {
 #if defined(__x86_64__) && defined(__clang__)
     __builtin_cpu_init();

@@ -1,3 +1,4 @@
+import CDSIKernels
 import DSITensor
 
 #if canImport(Glibc)
@@ -92,15 +93,8 @@ public struct AdamW: Sendable {
         let wd = decay ? weightDecay : 0
         let c1 = 1 - powf(b1, Float(step))
         let c2 = 1 - powf(b2, Float(step))
-        for i in range {
-            let grad = g[i] * gradScale
-            let mi = b1 * m[i] + (1 - b1) * grad
-            let vi = b2 * v[i] + (1 - b2) * grad * grad
-            m[i] = mi
-            v[i] = vi
-            let mhat = mi / c1
-            let vhat = vi / c2
-            p[i] -= lr * (mhat / (vhat.squareRoot() + eps) + wd * p[i])
-        }
+        // The rule, vectorised for this CPU (Sources/CDSIKernels).
+        let o = range.lowerBound
+        dsi_adamw(p + o, g + o, m + o, v + o, range.count, lr, gradScale, b1, b2, eps, wd, c1, c2)
     }
 }

@@ -123,23 +123,8 @@ public func layerNormForward(
     OpProfile.shared.enter(.normalisation)
     defer { OpProfile.shared.exit() }
     parallelFor(N, grain: 64) { rows in
-        for n in rows {
-            let x = inp + n * C
-            var m: Float = 0
-            for c in 0..<C { m += x[c] }
-            m /= Float(C)
-            var v: Float = 0
-            for c in 0..<C {
-                let d = x[c] - m
-                v += d * d
-            }
-            v /= Float(C)
-            let s = 1 / (v + eps).squareRoot()
-            let o = out + n * C
-            for c in 0..<C { o[c] = (x[c] - m) * s * weight[c] + bias[c] }
-            mean[n] = m
-            rstd[n] = s
-        }
+        let o = rows.lowerBound
+        dsi_layernorm_forward(out + o * C, mean + o, rstd + o, inp + o * C, weight, bias, rows.count, C, eps)
     }
 }
 
@@ -160,30 +145,8 @@ public func layerNormBackward(
             let lo = N * blk / blocks
             let hi = N * (blk + 1) / blocks
             let dw = pp + blk * 2 * C
-            let db = dw + C
-            for n in lo..<hi {
-                let x = inp + n * C
-                let g = dout + n * C
-                let d = dinp + n * C
-                let m = mean[n]
-                let s = rstd[n]
-                var sumG: Float = 0
-                var sumGX: Float = 0
-                for c in 0..<C {
-                    let xhat = (x[c] - m) * s
-                    let gw = g[c] * weight[c]
-                    sumG += gw
-                    sumGX += gw * xhat
-                    dw[c] += g[c] * xhat
-                    db[c] += g[c]
-                }
-                sumG /= Float(C)
-                sumGX /= Float(C)
-                for c in 0..<C {
-                    let xhat = (x[c] - m) * s
-                    d[c] += (g[c] * weight[c] - sumG - xhat * sumGX) * s
-                }
-            }
+            dsi_layernorm_backward(
+                dinp + lo * C, dw, dw + C, dout + lo * C, inp + lo * C, weight, mean + lo, rstd + lo, hi - lo, C)
         }
     }
     for blk in 0..<blocks {

@@ -12,6 +12,21 @@ void dsi_gelu_forward(float *out, const float *inp, long n);
 // dinp[i] (+)= gelu'(inp[i]) * dout[i]; dinp may be dout.
 void dsi_gelu_backward(float *dinp, const float *inp, const float *dout, long n, int accumulate);
 
+// Layer norm of rows [0, rows) of width C: out = (x - mean) * rstd * weight + bias, and
+// each row's mean and rstd = 1 / sqrt(var + eps) saved for the backward pass.
+void dsi_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+                           long rows, long C, float eps);
+
+// Backward of rows [0, rows): dinp += the input gradient; dweight += sum over the rows of
+// dout * xhat; dbias += sum of dout (the caller's per-block partial sums).
+void dsi_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, const float *mean, const float *rstd, long rows, long C);
+
+// AdamW on n elements: g' = g * grad_scale; m = b1 m + (1 - b1) g'; v = b2 v + (1 - b2) g'^2;
+// p -= lr (m / c1 / (sqrt(v / c2) + eps) + wd p), c1 and c2 the bias corrections.
+void dsi_adamw(float *p, const float *g, float *m, float *v, long n, float lr, float grad_scale, float b1, float b2,
+               float eps, float wd, float c1, float c2);
+
 // Which instruction set the kernels run with on this CPU: "avx512f", "avx2" or "baseline".
 const char *dsi_kernels_isa(void);
 
