@@ -34,7 +34,9 @@ public struct AddOptions: Sendable {
     /// only the old documents that score highest on a new document's views compete with it,
     /// max(32, competitors / new documents) each (`RowFit`), so an add's cost does not grow
     /// with the index; at smaller nodes all of them.
-    public var competitors = 4096
+    /// 512: one document added to SciFact with atomic docids (4,669 at the root) took 6.8 s
+    /// at 4,096, almost all of it encoding competitors' titles.
+    public var competitors = 512
     /// Documents sampled (old and new) for the forgetting report; 0 skips it.
     public var sample = 200
     public var batchSize = 64

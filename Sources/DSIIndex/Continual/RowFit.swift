@@ -25,9 +25,9 @@ extension ContinualIndexer {
 /// with, and the other new documents' views), minimise
 ///   Σ_{v∈V_t} max(0, m_v + δ − s_v)² + Σ_{u∈N_t} max(0, s_u − (m_u − δ))² + λ‖w − w₀‖²
 /// where s = w·h + b and m is the best logit of the other rows there (all of them). At a
-/// node with more than `competitors` (4,096) old documents (atomic docids: the root holds
+/// node with more than `competitors` (512) old documents (atomic docids: the root holds
 /// every document), only the old documents whose rows score highest on a new document's
-/// own views have their views encoded as competitors, max(32, 4,096 / new documents) per
+/// own views have their views encoded as competitors, max(32, 512 / new documents) per
 /// new document: the ones its row could take queries from. So the fit's cost is set by
 /// the new documents, not by N. Starts from the
 /// mean of its views' states at the old rows' typical norm; new documents are fitted in
