@@ -46,6 +46,9 @@ struct RowFit {
     var oldSiblings: [Int: [Int]] = [:]
     /// Old documents whose views compete with the new ones (`chooseCompetitors`).
     var competing = Set<Int>()
+    /// Trie node → its old documents' output rows and biases, gathered once
+    /// (`outputRows`) for both the competitor choice and the best old logits.
+    var nodeRows: [Int: (W: [Float], bias: [Float])] = [:]
     /// Old document → its items.
     var oldViews: [Int: [Int]] = [:]
     /// (items, C): the decoder state that predicts each item's document token.
@@ -100,7 +103,7 @@ struct RowFit {
                 continue
             }
             let limit = max(32, budget / news.count)
-            let (W, rowBias) = outputRows(rows)
+            let (W, rowBias) = outputRows(at: node)
             for i in news where !ownRange[i].isEmpty {
                 var best = [Float](repeating: -.infinity, count: rows.count)
                 forEachLogitRow(items: Array(ownRange[i]), W: W, rowBias: rowBias) { _, z in
@@ -119,8 +122,10 @@ struct RowFit {
         competing = chosen
     }
 
-    /// The output rows (R, C) and biases of old documents' tokens.
-    func outputRows(_ docs: [Int]) -> (W: [Float], bias: [Float]) {
+    /// The output rows (R, C) and biases of the old documents at `node`, gathered on first use.
+    mutating func outputRows(at node: Int) -> (W: [Float], bias: [Float]) {
+        if let cached = nodeRows[node] { return cached }
+        let docs = oldSiblings[node] ?? []
         let head = model.params.tensor("lm_head.weight")
         let bias = model.params.tensor("lm_head.bias")
         var W = [Float](repeating: 0, count: docs.count * C)
@@ -132,6 +137,7 @@ struct RowFit {
                 b[r] = bias[t]
             }
         }
+        nodeRows[node] = (W, b)
         return (W, b)
     }
 
@@ -196,7 +202,7 @@ struct RowFit {
         for (node, its) in itemsAt {
             let rows = oldSiblings[node] ?? []
             if rows.isEmpty || its.isEmpty { continue }
-            let (W, rowBias) = outputRows(rows)
+            let (W, rowBias) = outputRows(at: node)
             forEachLogitRow(items: its, W: W, rowBias: rowBias) { r, z in bestOld[its[r]] = z.max() ?? -.infinity }
         }
     }
