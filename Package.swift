@@ -78,7 +78,7 @@ let package = Package(
         ),
         .testTarget(name: "DSITensorTests", dependencies: ["DSITensor"]),
         .testTarget(name: "DSIStartupTests", dependencies: ["DSIStartup"]),
-        .testTarget(name: "DSIModelTests", dependencies: ["DSIModel", "DSITensor"]),
+        .testTarget(name: "DSIModelTests", dependencies: ["DSIModel", "DSITensor", "CDSIKernels"]),
         .testTarget(name: "DSITextTests", dependencies: ["DSIText"]),
         .testTarget(name: "DSIIndexTests", dependencies: ["DSIIndex", "DSIText"], exclude: ["Fixtures"]),
         .testTarget(

@@ -126,6 +126,100 @@ DSI_CLONES void dsi_adamw(float *p, const float *g, float *m, float *v, long n, 
     }
 }
 
+// exp(x) for x <= 0 (softmax arguments, x - max), Cephes's expf: x = n ln2 + r with
+// |r| <= ln2 / 2 (ln2 split in two for exactness), a degree-5 polynomial for e^r, and
+// 2^n put into the exponent bits. Below -87 the result is the smallest normal instead of
+// a denormal or 0 (e^-87 = 1.6e-38; such a weight is already 0 against the row's 1).
+// Relative error about 2 ulp; plain arithmetic, so clang vectorises it.
+static inline float softmax_exp(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int bits = ((int)n + 127) << 23;
+    float scale;
+    __builtin_memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+// The largest of row[j], j < n, with keymask[j] != 0 (all j when keymask is NULL); -inf
+// when there is none. Sixteen running maxima, so the loop is vector compares and maxes.
+static inline float masked_row_max(const float *row, const float *keymask, long n) {
+    float m[16];
+    for (int k = 0; k < 16; k++) m[k] = -__builtin_inff();
+    long j = 0;
+    if (keymask) {
+        for (; j + 16 <= n; j += 16)
+            for (int k = 0; k < 16; k++) {
+                float v = keymask[j + k] != 0 ? row[j + k] : -__builtin_inff();
+                m[k] = v > m[k] ? v : m[k];
+            }
+    } else {
+        for (; j + 16 <= n; j += 16)
+            for (int k = 0; k < 16; k++) m[k] = row[j + k] > m[k] ? row[j + k] : m[k];
+    }
+    float mx = -__builtin_inff();
+    for (; j < n; j++) {
+        float v = (!keymask || keymask[j] != 0) ? row[j] : -__builtin_inff();
+        mx = v > mx ? v : mx;
+    }
+    for (int k = 0; k < 16; k++) mx = m[k] > mx ? m[k] : mx;
+    return mx;
+}
+
+DSI_CLONES void dsi_softmax_rows(float *P, long rows, long cols, long ld, const float *keymask, int causal) {
+#pragma clang fp reassociate(on)
+    for (long t = 0; t < rows; t++) {
+        float *row = P + t * ld;
+        long visible = causal ? (t + 1 < cols ? t + 1 : cols) : cols;
+        float mx = masked_row_max(row, keymask, visible);
+        if (mx == -__builtin_inff()) {
+            // No key to attend to (all padding): the row attends to nothing.
+            for (long j = 0; j < cols; j++) row[j] = 0;
+            continue;
+        }
+        float sum = 0;
+        if (keymask) {
+#pragma clang loop vectorize(assume_safety)
+            for (long j = 0; j < visible; j++) {
+                float e = keymask[j] != 0 ? softmax_exp(row[j] - mx) : 0.0f;
+                row[j] = e;
+                sum += e;
+            }
+        } else {
+#pragma clang loop vectorize(assume_safety)
+            for (long j = 0; j < visible; j++) {
+                float e = softmax_exp(row[j] - mx);
+                row[j] = e;
+                sum += e;
+            }
+        }
+        float inv = 1.0f / sum;
+#pragma clang loop vectorize(assume_safety)
+        for (long j = 0; j < visible; j++) row[j] *= inv;
+        for (long j = visible; j < cols; j++) row[j] = 0;
+    }
+}
+
+DSI_CLONES void dsi_softmax_backward_rows(float *G, const float *P, long rows, long cols, float scale) {
+#pragma clang fp reassociate(on)
+    for (long t = 0; t < rows; t++) {
+        float *g = G + t * cols;
+        const float *p = P + t * cols;
+        float dot = 0;
+        for (long j = 0; j < cols; j++) dot += p[j] * g[j];
+#pragma clang loop vectorize(assume_safety)
+        for (long j = 0; j < cols; j++) g[j] = p[j] * (g[j] - dot) * scale;
+    }
+}
+
 const char *dsi_kernels_isa(void) {
 #if defined(__x86_64__) && defined(__clang__)
     __builtin_cpu_init();

@@ -1,3 +1,4 @@
+import CDSIKernels
 import DSITensor
 
 #if canImport(Glibc)
@@ -72,30 +73,8 @@ public func attentionForward(
             BLAS.sgemm(
                 transB: true, m: T, n: S, k: dh, alpha: scale, a: qb, lda: s.ldq, b: kb, ldb: s.ldk,
                 c: P, ldc: S)
-            let mask = keyMask.map { $0 + b * S }
-            for t in 0..<T {
-                let row = P + t * S
-                let visible = s.causal ? min(S, t + 1) : S
-                var mx = -Float.infinity
-                for j in 0..<visible where mask == nil || mask![j] != 0 { mx = max(mx, row[j]) }
-                if mx == -Float.infinity {
-                    // No key to attend to (all padding): the row attends to nothing.
-                    row.update(repeating: 0, count: S)
-                    continue
-                }
-                var sum: Float = 0
-                for j in 0..<S {
-                    if j >= visible || (mask != nil && mask![j] == 0) {
-                        row[j] = 0
-                    } else {
-                        let e = expf(row[j] - mx)
-                        row[j] = e
-                        sum += e
-                    }
-                }
-                let inv = 1 / sum
-                for j in 0..<visible { row[j] *= inv }
-            }
+            // Scale, key mask, causal mask and softmax: one vectorised pass (CDSIKernels).
+            dsi_softmax_rows(P, T, S, S, keyMask.map { $0 + b * S }, s.causal ? 1 : 0)
             // out (T, dh) = P (T, S) · V (S, dh)
             BLAS.sgemm(m: T, n: dh, k: S, a: P, lda: S, b: vb, ldb: s.ldv, c: out + b * T * s.C + h * dh, ldc: s.C)
         }
@@ -133,13 +112,7 @@ public func attentionBackward(
             // dV (S, dh) (+)= Pᵀ · dO
             BLAS.sgemm(transA: true, m: S, n: dh, k: T, a: P, lda: S, b: dO, ldb: s.C, beta: beta, c: dv + vo, ldc: s.ldv)
             // dS = P ⊙ (dP − Σ_j dP·P), times the score scale
-            for t in 0..<T {
-                let pr = P + t * S
-                let g = dp + t * S
-                var dot: Float = 0
-                for j in 0..<S { dot += pr[j] * g[j] }
-                for j in 0..<S { g[j] = pr[j] * (g[j] - dot) * scale }
-            }
+            dsi_softmax_backward_rows(dp, P, T, S, scale)
             // dQ (T, dh) (+)= dS · K;  dK (S, dh) (+)= dSᵀ · Q
             BLAS.sgemm(m: T, n: dh, k: S, a: dp, lda: S, b: k + ko, ldb: s.ldk, beta: beta, c: dq + qo, ldc: s.ldq)
             BLAS.sgemm(transA: true, m: S, n: dh, k: T, a: dp, lda: S, b: q + qo, ldb: s.ldq, beta: beta, c: dk + ko, ldc: s.ldk)

@@ -12,60 +12,103 @@ import DSITensor
 ///
 /// Rows are grouped by query: with `rows = Q · g`, rows q·g ..< (q+1)·g belong to query q
 /// (g = 1 before the first beam expansion). `reorder` gathers rows between steps.
+///
+/// A state is reusable: `Seq2Seq.beginDecoding(..., reusing:)` starts a new search in it,
+/// growing a buffer only when the new search needs more than it holds, so a searcher
+/// that keeps its state allocates nothing per search or per step once warm (fresh
+/// buffers of this size are page faults on every touched page: about 50 MB at 32 queries
+/// and beam 10).
 public final class DecodingState: @unchecked Sendable {
-    public let queries: Int
-    public let sourceLength: Int
-    public let maxRows: Int
+    public private(set) var queries: Int
+    public private(set) var sourceLength: Int
+    public private(set) var maxRows: Int
     public let maxSteps: Int
     /// Rows decoded now (a multiple of `queries`).
     public private(set) var rows: Int
     /// Positions decoded so far.
     public private(set) var steps: Int = 0
 
-    let sourceMask: Tensor  // (Q, S)
-    let crossKV: [Tensor]  // per layer (Q, S, 2C)
-    var selfK: [Tensor], selfV: [Tensor]  // per layer (maxRows, maxSteps, C)
-    var spareK: [Tensor], spareV: [Tensor]  // the same, for gathering in `reorder`
+    let dModel: Int, heads: Int, ff: Int, layers: Int
+    private(set) var sourceMask: Tensor  // (Q, S)
+    private(set) var crossKV: [Tensor]  // per layer (Q, S, 2C)
+    private(set) var selfK: [Tensor], selfV: [Tensor]  // per layer (maxRows, maxSteps, C)
+    private var spareK: [Tensor], spareV: [Tensor]  // the same, for gathering in `reorder`
     // Step scratch.
-    let x, ln, att, branch, crossQ: Tensor  // (maxRows, C)
-    let mean, rstd: Tensor  // (maxRows)
-    let qkv: Tensor  // (maxRows, 3C)
-    let ffn: Tensor  // (maxRows, F)
-    let probs: Tensor  // (maxRows, H, max(S, maxSteps))
-    let groupScores: Tensor  // (maxRows, H, maxRows / Q · maxSteps): self-attention of a query's rows at once
+    private(set) var x: Tensor, ln: Tensor, att: Tensor, branch: Tensor, crossQ: Tensor  // (maxRows, C)
+    private(set) var mean: Tensor, rstd: Tensor  // (maxRows)
+    private(set) var qkv: Tensor  // (maxRows, 3C)
+    private(set) var ffn: Tensor  // (maxRows, F)
+    private(set) var probs: Tensor  // (maxRows, H, max(S, maxSteps))
+    private(set) var groupScores: Tensor  // (maxRows, H, maxRows / Q · maxSteps): self-attention of a query's rows at once
     /// (maxRows, V), allocated by the first full-vocabulary step.
-    lazy var logits = Tensor(zeros: [maxRows, vocabulary])
+    private var logitsStore: Tensor?
     let vocabulary: Int
 
-    init(model: Seq2Seq, queries Q: Int, sourceLength S: Int, maxRows: Int, sourceMask: Tensor, crossKV: [Tensor]) {
+    init(model: Seq2Seq, queries Q: Int, sourceLength S: Int, maxRows: Int) {
         let c = model.config
-        let C = c.dModel
-        self.queries = Q
-        self.sourceLength = S
-        self.maxRows = maxRows
-        self.maxSteps = c.targetLength
-        self.rows = Q
-        self.sourceMask = sourceMask
-        self.crossKV = crossKV
-        // Zero-filled: grouped self-attention multiplies whole cache blocks (unused
-        // positions by zero weights), so every element must be finite.
-        func cache() -> [Tensor] { (0..<c.decoderLayers).map { _ in Tensor(zeros: [maxRows, c.targetLength, C]) } }
-        selfK = cache()
-        selfV = cache()
-        spareK = cache()
-        spareV = cache()
-        x = Tensor(zeros: [maxRows, C])
-        ln = Tensor(zeros: [maxRows, C])
-        att = Tensor(zeros: [maxRows, C])
-        branch = Tensor(zeros: [maxRows, C])
-        crossQ = Tensor(zeros: [maxRows, C])
-        mean = Tensor(zeros: [maxRows])
-        rstd = Tensor(zeros: [maxRows])
-        qkv = Tensor(zeros: [maxRows, 3 * C])
-        ffn = Tensor(zeros: [maxRows, c.ff])
-        probs = Tensor(zeros: [maxRows, c.heads, max(S, c.targetLength)])
-        groupScores = Tensor(zeros: [maxRows, c.heads, (maxRows / max(1, Q)) * c.targetLength])
+        dModel = c.dModel
+        heads = c.heads
+        ff = c.ff
+        layers = c.decoderLayers
+        maxSteps = c.targetLength
         vocabulary = c.targetVocab
+        queries = Q
+        sourceLength = S
+        self.maxRows = maxRows
+        rows = Q
+        let empty = Tensor(zeros: [0])
+        sourceMask = empty
+        crossKV = []
+        selfK = []
+        selfV = []
+        spareK = []
+        spareV = []
+        (x, ln, att, branch, crossQ, mean, rstd, qkv, ffn, probs, groupScores) = (
+            empty, empty, empty, empty, empty, empty, empty, empty, empty, empty, empty
+        )
+        reset(queries: Q, sourceLength: S, maxRows: maxRows)
+    }
+
+    /// Starts a new search of Q queries in this state, growing what is too small.
+    func reset(queries Q: Int, sourceLength S: Int, maxRows: Int) {
+        let C = dModel
+        queries = Q
+        sourceLength = S
+        self.maxRows = maxRows
+        rows = Q
+        steps = 0
+        // A buffer is replaced only when too small; contents are not cleared. Grouped
+        // self-attention multiplies whole cache blocks (unused positions by zero weights),
+        // so every element must be finite: fresh buffers are zero, reused ones hold
+        // earlier finite keys and values, and zero times a finite value is zero.
+        func fit(_ t: inout Tensor, _ shape: [Int]) {
+            if t.count < shape.reduce(1, *) { t = Tensor(zeros: shape) }
+        }
+        func fitAll(_ ts: inout [Tensor], _ shape: [Int]) {
+            if ts.count != layers { ts = (0..<layers).map { _ in Tensor(zeros: [0]) } }
+            for i in ts.indices { fit(&ts[i], shape) }
+        }
+        fit(&sourceMask, [Q, S])
+        fitAll(&crossKV, [Q, S, 2 * C])
+        fitAll(&selfK, [maxRows, maxSteps, C])
+        fitAll(&selfV, [maxRows, maxSteps, C])
+        fitAll(&spareK, [maxRows, maxSteps, C])
+        fitAll(&spareV, [maxRows, maxSteps, C])
+        for keyPath in [\DecodingState.x, \.ln, \.att, \.branch, \.crossQ] { fit(&self[keyPath: keyPath], [maxRows, C]) }
+        fit(&mean, [maxRows])
+        fit(&rstd, [maxRows])
+        fit(&qkv, [maxRows, 3 * C])
+        fit(&ffn, [maxRows, ff])
+        fit(&probs, [maxRows, heads, max(S, maxSteps)])
+        fit(&groupScores, [maxRows, heads, (maxRows / max(1, Q)) * maxSteps])
+    }
+
+    /// (maxRows, V) logits of a full-vocabulary step.
+    var logits: Tensor {
+        if let l = logitsStore, l.count >= maxRows * vocabulary { return l }
+        let l = Tensor(zeros: [maxRows, vocabulary])
+        logitsStore = l
+        return l
     }
 
     /// Rows per query now.
@@ -81,7 +124,7 @@ public final class DecodingState: @unchecked Sendable {
         for (i, p) in parents.enumerated() {
             precondition(p >= 0 && p < rows && p / oldGroup == i / newGroup, "row \(i) of query \(i / newGroup) cannot come from row \(p)")
         }
-        let C = x.shape[1]
+        let C = dModel
         let span = steps * C
         let stride = maxSteps * C
         for l in 0..<selfK.count {
@@ -107,9 +150,12 @@ extension Seq2Seq {
     /// each decoder layer's cross-attention keys/values once. `maxRows` bounds the rows
     /// (queries × beams) that decoding may use.
     /// `workspace` holds the encoder's activations; passing the same one to every call
-    /// (one per thread) spares reallocating and zeroing them per batch.
+    /// (one per thread) spares reallocating and zeroing them per batch. `reusing` starts
+    /// the search in an earlier state's buffers (which that state gives up), growing only
+    /// what is too small.
     public func beginDecoding(
-        source: [Int32], sourceMask: [Float], queries Q: Int, sourceLength S: Int, maxRows: Int? = nil, workspace: Workspace? = nil
+        source: [Int32], sourceMask: [Float], queries Q: Int, sourceLength S: Int, maxRows: Int? = nil, workspace: Workspace? = nil,
+        reusing: DecodingState? = nil
     ) throws(ModelError) -> DecodingState {
         let c = config
         let C = c.dModel
@@ -118,18 +164,26 @@ extension Seq2Seq {
             B: Q, S: S, T: T, source: source, sourceMask: sourceMask,
             targetIn: [Int32](repeating: 0, count: Q * T), targetOut: [Int32](repeating: Self.ignoreIndex, count: Q * T))
         try checkBatch(batch)
+        let rows = maxRows ?? Q
+        let state: DecodingState
+        if let reusing, reusing.dModel == C, reusing.layers == c.decoderLayers, reusing.maxSteps == c.targetLength,
+            reusing.vocabulary == c.targetVocab, reusing.heads == c.heads, reusing.ff == c.ff
+        {
+            reusing.reset(queries: Q, sourceLength: S, maxRows: rows)
+            state = reusing
+        } else {
+            state = DecodingState(model: self, queries: Q, sourceLength: S, maxRows: rows)
+        }
+        sourceMask.withUnsafeBufferPointer { state.sourceMask.data.update(from: $0.baseAddress!, count: Q * S) }
         let ws = workspace ?? Workspace()
         ws.prepare(for: batch, model: self)
         var rng = SeededRNG(seed: 0)  // unused: no dropout at inference
         encoderForward(ws, source: ws.source.baseAddress!, mask: ws.sourceMask.baseAddress!, B: Q, S: S, training: false, rng: &rng)
-        let crossKV = decoder.map { L -> Tensor in
-            let kv = Tensor(zeros: [Q, S, 2 * C])
-            linearForward(out: kv.data, inp: ws.memory.data, weight: w(L.crossKV.w), bias: w(L.crossKV.b), N: Q * S, IC: C, OC: 2 * C)
-            return kv
+        for (l, L) in decoder.enumerated() {
+            linearForward(
+                out: state.crossKV[l].data, inp: ws.memory.data, weight: w(L.crossKV.w), bias: w(L.crossKV.b), N: Q * S, IC: C, OC: 2 * C)
         }
-        return DecodingState(
-            model: self, queries: Q, sourceLength: S, maxRows: maxRows ?? Q, sourceMask: Tensor(sourceMask, shape: [Q, S]), crossKV: crossKV
-        )
+        return state
     }
 
     /// Feeds one token per row (`tokens.count == state.rows`) at the next position and

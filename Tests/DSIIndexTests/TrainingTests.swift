@@ -132,6 +132,14 @@ struct SearchTests {
         var searcher = ConstrainedBeamSearch(model: model, trie: trie, beam: ids.count, topK: 5, normalization: normalization)
         searcher.scanBlock = 5  // several blocks per node: the running log-sum-exp and top-k across blocks
         let hits = try searcher.search(sources)
+        // The searcher keeps its decoding state between searches, growing it when needed:
+        // a larger search, a smaller one, then the first again answer as fresh searchers do.
+        let more: [[Int32]] = sources + [[9, 9, 4], [2]]
+        var fresh = ConstrainedBeamSearch(model: model, trie: trie, beam: ids.count, topK: 5, normalization: normalization)
+        fresh.scanBlock = searcher.scanBlock
+        #expect(try searcher.search(more) == (try fresh.search(more)))
+        #expect(try searcher.search([[8]]) == (try fresh.search([[8]])))
+        #expect(try searcher.search(sources) == hits)
         for (q, src) in sources.enumerated() {
             // Exhaustive: the log-probability of every docid under teacher forcing.
             let T = config.targetLength

@@ -1,3 +1,4 @@
+import CDSIKernels
 import DSIModel
 import DSITensor
 import Testing
@@ -170,6 +171,62 @@ struct LayerGradientTests {
         expectGradient("dpositions", x: pos, analytic: dpos, loss: loss)
         // Rows of tokens that never occur get no gradient.
         for c in 0..<C { #expect(dtable[4 * C + c] == 0 && dtable[5 * C + c] == 0) }
+    }
+
+    @Test("softmax kernel against double precision: key masks, causal rows, tails, all-masked rows; its backward")
+    func softmaxKernel() {
+        var rng = SeededRNG(seed: 9)
+        for cols in [1, 5, 16, 17, 40, 64, 100] {
+            let rows = 7
+            let ld = cols + 3  // a row stride wider than the row, as a scores block may have
+            for causal in [false, true] {
+                for masked in [false, true] {
+                    let x = (0..<(rows * ld)).map { _ in rng.normal() * 6 }
+                    let mask: [Float] = (0..<cols).map { j in masked && (j % 3 == 1 || j == cols - 1) && j > 0 ? 0 : 1 }
+                    var p = x
+                    p.withUnsafeMutableBufferPointer { pb in
+                        mask.withUnsafeBufferPointer { mb in
+                            dsi_softmax_rows(pb.baseAddress!, Int(rows), Int(cols), Int(ld), masked ? mb.baseAddress! : nil, causal ? 1 : 0)
+                        }
+                    }
+                    for t in 0..<rows {
+                        let visible = causal ? min(cols, t + 1) : cols
+                        let keep = (0..<cols).map { $0 < visible && mask[$0] != 0 }
+                        let mx = (0..<cols).filter { keep[$0] }.map { Double(x[t * ld + $0]) }.max()
+                        let z = (0..<cols).map { keep[$0] ? exp(Double(x[t * ld + $0]) - mx!) : 0 }
+                        let sum = z.reduce(0, +)
+                        for j in 0..<cols {
+                            let want = sum > 0 ? z[j] / sum : 0
+                            let got = Double(p[t * ld + j])
+                            #expect(
+                                abs(got - want) <= 1e-6 * max(want, 1e-30) + 1e-7,
+                                "cols \(cols) causal \(causal) mask \(masked): [\(t), \(j)] \(got) vs \(want)")
+                            if !keep[j] { #expect(got == 0) }
+                        }
+                        // The stride's spare columns are not touched.
+                        for j in cols..<ld { #expect(p[t * ld + j] == x[t * ld + j]) }
+                    }
+                }
+            }
+        }
+        // A row whose keys are all padding attends to nothing (zeros, not NaN).
+        var p: [Float] = [3, 1, 2, 5]
+        let none: [Float] = [0, 0, 0, 0]
+        dsi_softmax_rows(&p, 1, 4, 4, none, 0)
+        #expect(p == [0, 0, 0, 0])
+        // Backward: g = p (g − Σ p g) · scale, against double precision.
+        let cols = 37
+        let probs = (0..<(3 * cols)).map { _ in Float.random(in: 0...1, using: &rng) }
+        let grad = (0..<(3 * cols)).map { _ in rng.normal() }
+        var g = grad
+        dsi_softmax_backward_rows(&g, probs, 3, Int(cols), 0.25)
+        for t in 0..<3 {
+            let dot = (0..<cols).reduce(0.0) { $0 + Double(probs[t * cols + $1]) * Double(grad[t * cols + $1]) }
+            for j in 0..<cols {
+                let want = Double(probs[t * cols + j]) * (Double(grad[t * cols + j]) - dot) * 0.25
+                #expect(abs(Double(g[t * cols + j]) - want) < 1e-5 * (1 + abs(want)))
+            }
+        }
     }
 
     @Test("causal self-attention over a fused QKV matrix, with key padding")

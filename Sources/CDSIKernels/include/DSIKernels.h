@@ -27,6 +27,15 @@ void dsi_layernorm_backward(float *dinp, float *dweight, float *dbias, const flo
 void dsi_adamw(float *p, const float *g, float *m, float *v, long n, float lr, float grad_scale, float b1, float b2,
                float eps, float wd, float c1, float c2);
 
+// Softmax in place of rows t in [0, rows) of P (row stride ld): over the columns
+// j < visible(t) (visible = min(cols, t + 1) when causal, else cols) whose keymask[j] != 0
+// (keymask NULL: all), every other column of [0, cols) set to 0; a row with no such
+// column becomes all 0. The exponential is a vectorised polynomial (about 2 ulp).
+void dsi_softmax_rows(float *P, long rows, long cols, long ld, const float *keymask, int causal);
+
+// Softmax backward in place, rows of width cols: g = p * (g - sum_j p_j g_j) * scale.
+void dsi_softmax_backward_rows(float *G, const float *P, long rows, long cols, float scale);
+
 // Which instruction set the kernels run with on this CPU: "avx512f", "avx2" or "baseline".
 const char *dsi_kernels_isa(void);
 

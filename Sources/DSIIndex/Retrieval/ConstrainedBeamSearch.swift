@@ -17,9 +17,11 @@ public struct ConstrainedBeamSearch {
     /// Output rows scored per block with `.allowed` (bounds the scratch memory of a node
     /// with very many children).
     public var scanBlock = 4096
-    /// Encoder activations, reused by every search of this value (so one searcher per
-    /// thread).
+    /// Encoder activations, the decoding state and the scorer's buffers, reused by every
+    /// search of this value (so one searcher per thread): once warm, a search allocates no
+    /// tensor.
     private let workspace = Workspace()
+    private let scratch = SearchScratch()
 
     /// What each step's softmax is taken over.
     public enum Normalization: String, Sendable, Codable, CaseIterable {
@@ -58,7 +60,8 @@ public struct ConstrainedBeamSearch {
             }
         }
         let state = try model.beginDecoding(
-            source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam, workspace: workspace)
+            source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam, workspace: workspace, reusing: scratch.state)
+        scratch.state = state
         let V = model.config.targetVocab
         // Live beams per query: trie node (−1: a padding row) and cumulative score.
         // Row r of the state holds beam r % g of query r / g.
@@ -66,7 +69,7 @@ public struct ConstrainedBeamSearch {
         var scores = [[Float]](repeating: [0], count: Q)
         var finished = [[Hit]](repeating: [], count: Q)
         var tokens = [Int32](repeating: TargetVocabulary.bos, count: Q)
-        let scorer = AllowedScorer(model: model, rows: Q * beam, keep: beam + 1, block: scanBlock)
+        let scorer = scratch.scorer(model: model, rows: Q * beam, keep: beam + 1, block: scanBlock)
         while state.steps < model.config.targetLength {
             let g = state.group
             // Per live row: (log-probability of the next token, token) for the tokens it
@@ -153,6 +156,20 @@ public struct ConstrainedBeamSearch {
     }
 }
 
+/// What a searcher keeps between searches.
+final class SearchScratch: @unchecked Sendable {
+    var state: DecodingState?
+    private var allowed: AllowedScorer?
+
+    /// A scorer for at most `rows` rows, this one's if it is large enough.
+    func scorer(model: Seq2Seq, rows: Int, keep: Int, block: Int) -> AllowedScorer {
+        if let a = allowed, a.model === model, a.keep == keep, a.block == max(1, block), a.rowCapacity >= rows { return a }
+        let a = AllowedScorer(model: model, rows: rows, keep: keep, block: block)
+        allowed = a
+        return a
+    }
+}
+
 /// Scores the tokens a trie node allows for the decoder states of the rows at that node,
 /// normalised over those tokens only (the hierarchical softmax the tree implies), and
 /// keeps each row's best `keep`. The output rows are read through `Seq2Seq.headLogits`:
@@ -166,9 +183,11 @@ final class AllowedScorer {
     let x: Tensor  // (rows, C)
     let out: Tensor  // (rows, block)
     let gathered: Tensor  // (block, C)
+    let rowCapacity: Int
 
     init(model: Seq2Seq, rows: Int, keep: Int, block: Int) {
         self.model = model
+        self.rowCapacity = rows
         self.block = max(1, block)
         self.keep = keep
         let C = model.config.dModel
