@@ -1,6 +1,7 @@
 import CDSISystem
 import DSIIndex
 import DSIModel
+import DSITensor
 import Foundation
 
 /// What searches read: an immutable index and the lookups derived from it. The writer
@@ -140,7 +141,9 @@ public final class IndexService: @unchecked Sendable {
     private var consolidations = 0
     private var lastConsolidation: Consolidation?
     // Writer state: touched only on `writer`.
-    private let writer = DispatchQueue(label: "dsi.writer")
+    /// Adds run here one at a time: nice 5 and one thread, so a search arriving during an
+    /// add keeps the compute pool and wins the cores (docs/ARCHITECTURE.md, "dsi serve").
+    private let writer = WriterThread(name: "dsi.writer", nice: 5, threads: 1)
     private var consolidating: Bool {
         get { lock.withLock { consolidatingFlag } }
         set { lock.withLock { consolidatingFlag = newValue } }
@@ -298,8 +301,9 @@ public final class IndexService: @unchecked Sendable {
         let options = self.options.consolidation
         let (checkpoint, corpusDirectory, log) = (self.checkpoint, self.corpusDirectory, self.log)
         Thread.detachNewThread {
-            // Background work: searches and adds come first for the CPU.
+            // Background work: searches and adds come first for the CPU and the pool.
             _ = dsi_set_thread_nice(10)
+            Threads.limitCurrentThread(to: 1)
             let t0 = ContinuousClock.now
             do {
                 let (index, steps) = try ContinualIndexer.consolidate(
@@ -375,6 +379,6 @@ public final class IndexService: @unchecked Sendable {
     /// holds the service until then.
     public func shutdown() {
         batcher.stop()
-        writer.sync {}
+        writer.stop()
     }
 }

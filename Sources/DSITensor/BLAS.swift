@@ -56,7 +56,7 @@ public enum BLAS {
     /// two thread pools spinning on two cores cost 15-20% of a training step.
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 
-    /// `sgemm` split across `Threads.count` threads: the larger of m and n is cut into
+    /// `sgemm` split across `Threads.current` threads: the larger of m and n is cut into
     /// contiguous blocks (multiples of 16, the kernels' tile), each a single-threaded
     /// OpenBLAS call on its own block of C. Small products run in one call.
     @inline(__always)
@@ -70,7 +70,7 @@ public enum BLAS {
         c: UnsafeMutablePointer<Float>, ldc: Int,
         parallel: Bool, threads: Int? = nil
     ) {
-        let threads = threads ?? Threads.count
+        let threads = threads ?? Threads.current
         let work = Double(m) * Double(n) * Double(k)
         if !parallel || threads == 1 || work < 262_144 || max(m, n) < 32 {
             sgemm(

@@ -40,17 +40,42 @@ public enum Threads {
         BLAS.setThreads(1)
     }
 
+    /// The calling thread's own limit (0: none), a pthread key so that reading it costs a
+    /// load, not a lookup.
+    private static let capKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
+
+    /// Limits the parallel loops and split products started on the calling thread to `n`
+    /// threads (nil: no limit of its own), whatever `count` is. For background work that
+    /// shares the cores with latency-bound work: a service's document adds run on one
+    /// thread and leave the pool to searches. Results do not depend on it: splits change
+    /// which thread computes an element, not how.
+    public static func limitCurrentThread(to n: Int?) {
+        precondition(n.map { $0 >= 1 } ?? true, "thread limit must be at least 1")
+        pthread_setspecific(capKey, n.flatMap { UnsafeRawPointer(bitPattern: $0) })
+    }
+
+    /// Threads work started on the calling thread uses: `count`, or less when the thread
+    /// has a limit (`limitCurrentThread`).
+    public static var current: Int {
+        let cap = Int(bitPattern: pthread_getspecific(capKey))
+        return cap > 0 ? min(cap, count) : count
+    }
+
     /// Cores the OS reports as available to this process.
     public static var available: Int { ProcessInfo.processInfo.activeProcessorCount }
 }
 
-/// Runs `body` over `0..<n` split into at most `threads` (default `Threads.count`)
+/// Runs `body` over `0..<n` split into at most `threads` (default `Threads.current`)
 /// contiguous ranges, each at least `grain` long. Ranges are disjoint: bodies may write to
 /// disjoint outputs freely. The split depends only on n, grain and the thread count.
 @inline(__always)
 public func parallelFor(_ n: Int, grain: Int = 1, threads: Int? = nil, _ body: (Range<Int>) -> Void) {
     if n <= 0 { return }
-    let chunks = max(1, min(threads ?? Threads.count, n / max(1, grain)))
+    let chunks = max(1, min(threads ?? Threads.current, n / max(1, grain)))
     if chunks == 1 {
         body(0..<n)
         return

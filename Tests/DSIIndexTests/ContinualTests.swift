@@ -138,6 +138,43 @@ struct ContinualTests {
         #expect(report.added == docs.count && report.steps == 0 && (report.newSelfHits10 ?? 0) >= (atomic ? 0.9 : 0.5))
     }
 
+    @Test("fast adds keep the old titles' decoder states: a later add reads them and fits the rows a fresh load fits")
+    func viewStateCache() throws {
+        let c = try Corpus(directory: Self.demo)
+        var o = testOptions(.atomic)
+        o.vocabSize = 2000
+        o.lsaDimensions = 64
+        let old = try Trainer(corpus: c, options: o).makeIndex(corpusFingerprint: "f")
+        let docs = try Corpus.readDocuments(Self.demo + "/added/documents.jsonl")
+        let half = docs.count / 2
+        var options = AddOptions()
+        options.mode = .fast
+        options.sample = 0
+        let (first, _) = try ContinualIndexer.add(old, documents: Array(docs[..<half]), source: "test", options: options)
+        // Fast mode hands the cache on; the first add filled it with its competitors' states.
+        #expect(first.viewStates === old.viewStates && old.viewStates.count > 0 && old.viewStates.hits == 0)
+        let (warm, _) = try ContinualIndexer.add(first, documents: Array(docs[half...]), source: "test", options: options)
+        #expect(first.viewStates.hits > 0, "the second add read no cached state")
+        // The same add from a fresh load of `first` (empty cache) fits the same rows.
+        let path = tempPath("cache-ckpt")
+        try first.save(to: path, corpusDirectory: Self.demo, counts: [:])
+        let loaded = try TrainedIndex.load(from: path)
+        #expect(loaded.viewStates.count == 0)
+        let (cold, _) = try ContinualIndexer.add(loaded, documents: Array(docs[half...]), source: "test", options: options)
+        #expect(loaded.viewStates.hits == 0 && loaded.viewStates.count > 0)
+        let a = warm.model.params.values.toArray()
+        let b = cold.model.params.values.toArray()
+        #expect(a.count == b.count)
+        let worst = zip(a, b).map { abs($0 - $1) / (1 + abs($1)) }.max() ?? 0
+        #expect(worst < 1e-4, "parameters differ by \(worst)")
+        // Replay changes the weights: the grown index starts a cache of its own.
+        options.mode = .replay
+        options.epochs = 0.01
+        options.minimumSteps = 2
+        let (replayed, _) = try ContinualIndexer.add(first, documents: Array(docs[half...]), source: "test", options: options)
+        #expect(replayed.viewStates !== first.viewStates && replayed.viewStates.count == 0)
+    }
+
     @Test("replay mode: new documents are found by their titles; old ones are not forgotten")
     func replayFindsNewDocuments() throws {
         let c = try Corpus(directory: Self.demo)

@@ -1,4 +1,5 @@
 import DSITensor
+import Foundation
 import Testing
 
 @Suite("sgemm wrapper")
@@ -146,6 +147,51 @@ struct RuntimeTests {
             }
             for await ok in group { #expect(ok) }
         }
+    }
+
+    @Test("a thread's own limit caps its parallel loops and split products; other threads keep theirs")
+    func threadLimit() {
+        final class Chunks: @unchecked Sendable {
+            let lock = NSLock()
+            var count = 0
+            func run(_ n: Int) -> Int {
+                lock.withLock { count = 0 }
+                parallelFor(n) { _ in self.lock.withLock { self.count += 1 } }
+                return lock.withLock { count }
+            }
+        }
+        let seen = Chunks()
+        final class Box: @unchecked Sendable { var limited = 0, afterReset = 0, current = 0 }
+        let box = Box()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            Threads.limitCurrentThread(to: 1)
+            box.current = Threads.current
+            box.limited = seen.run(1000)
+            Threads.limitCurrentThread(to: nil)
+            box.afterReset = Threads.current
+            done.signal()
+        }
+        done.wait()
+        #expect(box.current == 1 && box.limited == 1)
+        #expect(box.afterReset == Threads.count)
+        // The limit belonged to that thread alone.
+        #expect(Threads.current == Threads.count)
+        // A product split from a limited thread gives the same bits as a split one.
+        var rng = SeededRNG(seed: 3)
+        let a = (0..<(96 * 64)).map { _ in rng.normal() }
+        let b = (0..<(64 * 80)).map { _ in rng.normal() }
+        var split = [Float](repeating: 0, count: 96 * 80)
+        BLAS.sgemm(m: 96, n: 80, k: 64, a: a, lda: 64, b: b, ldb: 80, c: &split, ldc: 80, parallel: true, threads: 2)
+        final class Out: @unchecked Sendable { var c = [Float](repeating: 0, count: 96 * 80) }
+        let one = Out()
+        Thread.detachNewThread {
+            Threads.limitCurrentThread(to: 1)
+            BLAS.sgemm(m: 96, n: 80, k: 64, a: a, lda: 64, b: b, ldb: 80, c: &one.c, ldc: 80, parallel: true)
+            done.signal()
+        }
+        done.wait()
+        #expect(one.c == split)
     }
 
     @Test("deterministicSum gives the same bits for any thread count")

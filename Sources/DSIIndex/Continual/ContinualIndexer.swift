@@ -51,7 +51,8 @@ public enum ContinualIndexer {
         if vocabulary.hasDocumentTokens {
             try fitRows(
                 model: model, vocabulary: vocabulary, trie: trie, firstNew: D0, views: news.map { $0.views(viewLength: opts.viewLength) },
-                memory: old.memory, margin: options.margin, steps: options.fitSteps, competitors: options.competitors)
+                memory: old.memory, margin: options.margin, steps: options.fitSteps, competitors: options.competitors,
+                cache: old.viewStates)
         }
         let fitSeconds = (clock.now - fitStart).seconds
         log(String(format: "fitted %d new output rows in %.2f s", news.count, fitSeconds))
@@ -79,7 +80,9 @@ public enum ContinualIndexer {
             generations: old.generations + [
                 Generation(
                     generation: generation, firstDocument: D0, documents: documents.count, mode: options.mode.rawValue, source: source)
-            ], vocabulary: vocabulary, trie: trie)
+            ], vocabulary: vocabulary, trie: trie,
+            // Fast mode leaves every old weight as it was: the old views' states still hold.
+            viewStates: options.mode == .fast ? old.viewStates : nil)
         grown.evaluations = old.evaluations
         let seconds = (clock.now - t0).seconds
         grown.trainingSeconds += seconds

@@ -6,14 +6,14 @@ extension ContinualIndexer {
     /// Fits the output rows of the new documents (`RowFit`), everything else frozen.
     static func fitRows(
         model: Seq2Seq, vocabulary: TargetVocabulary, trie: DocIDTrie, firstNew: Int, views: [[[Int32]]], memory: ReplayMemory,
-        margin: Float, steps: Int, negatives: Int = 128, competitors: Int
+        margin: Float, steps: Int, negatives: Int = 128, competitors: Int, cache: ViewStateCache? = nil
     ) throws {
         var fit = RowFit(model: model, vocabulary: vocabulary, trie: trie, firstNew: firstNew)
         fit.collectOwnItems(views: views)
         try fit.encodeStates()
         fit.chooseCompetitors(budget: competitors)
         fit.collectOldViews(memory: memory)
-        try fit.encodeStates()
+        try fit.encodeStates(cache: cache)
         fit.computeBestOldLogits()
         fit.fit(margin: margin, steps: steps, negatives: negatives)
     }
@@ -176,21 +176,34 @@ struct RowFit {
         }
     }
 
-    /// The states of the items not encoded yet: one batched forward pass per 128.
-    mutating func encodeStates() throws {
-        var j = states.count / C
-        states += [Float](repeating: 0, count: (items.count - j) * C)
-        let ws = Workspace()
-        while j < items.count {
-            let chunk = Array(items[j..<min(items.count, j + 128)])
-            let batch = Trainer.makeBatch(
-                chunk.map { TrainingExample(source: $0.source, document: $0.doc) }, vocabulary: vocabulary, config: model.config)
-            let h = try model.decoderStates(batch, workspace: ws)
-            for (b, it) in chunk.enumerated() {
-                let pos = vocabulary.tokens[it.doc].count - 1
-                for x in 0..<C { states[(j + b) * C + x] = h[(b * batch.T + pos) * C + x] }
+    /// The states of the items not encoded yet: one batched forward pass per 128. With a
+    /// cache, the items of old documents (one view each: `collectOldViews`) are taken
+    /// from it when there, and stored in it when encoded.
+    mutating func encodeStates(cache: ViewStateCache? = nil) throws {
+        let first = states.count / C
+        states += [Float](repeating: 0, count: (items.count - first) * C)
+        var pending: [Int] = []
+        for j in first..<items.count {
+            if let cache, items[j].doc < firstNew, let s = cache.state(of: items[j].doc) {
+                states.replaceSubrange((j * C)..<((j + 1) * C), with: s)
+            } else {
+                pending.append(j)
             }
-            j += chunk.count
+        }
+        let ws = Workspace()
+        var start = 0
+        while start < pending.count {
+            let chunk = Array(pending[start..<min(pending.count, start + 128)])
+            let batch = Trainer.makeBatch(
+                chunk.map { TrainingExample(source: items[$0].source, document: items[$0].doc) }, vocabulary: vocabulary,
+                config: model.config)
+            let h = try model.decoderStates(batch, workspace: ws)
+            for (b, j) in chunk.enumerated() {
+                let pos = vocabulary.tokens[items[j].doc].count - 1
+                for x in 0..<C { states[j * C + x] = h[(b * batch.T + pos) * C + x] }
+                if let cache, items[j].doc < firstNew { cache.store(Array(states[(j * C)..<((j + 1) * C)]), of: items[j].doc) }
+            }
+            start += chunk.count
         }
     }
 

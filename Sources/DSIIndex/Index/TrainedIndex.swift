@@ -30,14 +30,18 @@ public final class TrainedIndex: @unchecked Sendable {
     public var evaluations: [TrainingEvaluation] = []
     /// Loaded with `LoadPurpose.search`: no optimizer state, replay memory or LSA; cannot be saved.
     public let searchOnly: Bool
+    /// Old documents' view states for fast adds (not saved; shared by the indexes that
+    /// fast adds grow from this one, whose weights they share).
+    public let viewStates: ViewStateCache
 
     public init(
         options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, titles: [String], model: Seq2Seq, optimizer: AdamW,
         step: Int, trainingSeconds: Double, corpusFingerprint: String,
         lsa: LSA? = nil, memory: ReplayMemory = ReplayMemory(), generations: [Generation]? = nil, vocabulary: TargetVocabulary? = nil,
-        searchOnly: Bool = false, trie: DocIDTrie? = nil
+        searchOnly: Bool = false, trie: DocIDTrie? = nil, viewStates: ViewStateCache? = nil
     ) {
         self.searchOnly = searchOnly
+        self.viewStates = viewStates ?? ViewStateCache()
         precondition(titles.count == docids.corpusIDs.count, "one title per document")
         precondition(lsa.map { $0.documentVectors.shape[0] == titles.count } ?? true, "one LSA vector per document")
         self.options = options
