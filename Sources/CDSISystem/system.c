@@ -40,3 +40,10 @@ int dsi_set_thread_nice(int nice) {
     return -1;
 }
 #endif
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+int dsi_release_free_memory(void) { return malloc_trim(0); }
+#else
+int dsi_release_free_memory(void) { return 0; }
+#endif

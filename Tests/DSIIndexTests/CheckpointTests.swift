@@ -131,6 +131,27 @@ struct CheckpointTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: parent).filter { $0.hasPrefix(".\(name).tmp") }.isEmpty)
     }
 
+    @Test("the header (options, fingerprint, tokenizer) reads as the full load does, and a damaged config.json is named")
+    func header() throws {
+        let corpus = try syntheticCorpus()
+        let trainer = try Trainer(corpus: try Corpus(directory: corpus), options: testOptions())
+        let index = try trainer.makeIndex(corpusFingerprint: "fp-1")
+        let dir = tempPath("header")
+        try index.save(to: dir, corpusDirectory: corpus, counts: [:])
+        let h = try TrainedIndex.header(from: dir)
+        let full = try TrainedIndex.load(from: dir)
+        #expect(h.options == full.options && h.options == index.options)
+        #expect(h.corpusFingerprint == "fp-1" && full.corpusFingerprint == "fp-1")
+        #expect(h.tokenizer.vocab == index.tokenizer.vocab)
+        let config = (dir as NSString).appendingPathComponent("config.json")
+        try Data("{\"broken\": true}".utf8).write(to: URL(fileURLWithPath: config))
+        #expect {
+            _ = try TrainedIndex.header(from: dir)
+        } throws: { error in
+            "\(error)".contains("config.json")
+        }
+    }
+
     @Test("a failed write leaves the previous checkpoint intact and loadable")
     func failedWrite() throws {
         let dir = tempPath("ckpt")

@@ -9,4 +9,9 @@ int dsi_rename_exchange(const char *a, const char *b);
 /// success, -1 (errno set) on failure or where unsupported.
 int dsi_set_thread_nice(int nice);
 
+/// Returns the C heap's free memory at the top of the heap and in whole free pages to the
+/// OS (glibc malloc_trim(0)), so memory freed after a large temporary phase stops counting
+/// in the resident set. Returns 1 if memory was released, 0 if not or where unsupported.
+int dsi_release_free_memory(void);
+
 #endif

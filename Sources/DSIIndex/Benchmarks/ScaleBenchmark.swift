@@ -108,8 +108,12 @@ public enum ScaleBenchmark {
     }
 
     public static func train(corpus: String, checkpoint: String, steps: Int, warmup: Int, batch: Int) throws -> Train {
+        // As `dsi train --resume` does: the training data first (its temporaries freed),
+        // then the weights and optimizer state.
+        let header = try TrainedIndex.header(from: checkpoint)
+        let trainer = try Trainer(
+            corpus: try Corpus(directory: corpus), options: header.options, tokenizer: header.tokenizer, fitLSA: false)
         let index = try TrainedIndex.load(from: checkpoint)
-        let trainer = try Trainer(corpus: try Corpus(directory: corpus), options: index.options, tokenizer: index.tokenizer, fitLSA: false)
         let examples = trainer.examples(epoch: 0)
         let n = steps + warmup
         precondition(examples.count >= batch, "fewer examples than one batch")

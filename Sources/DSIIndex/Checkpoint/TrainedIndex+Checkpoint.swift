@@ -67,6 +67,37 @@ extension TrainedIndex {
         s.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ")
     }
 
+    /// What resuming checks and builds its training data from, read before the weights
+    /// (`TrainingRun.prepare`): the options, the corpus fingerprint and the tokenizer.
+    public struct Header: Sendable {
+        public let options: TrainingOptions
+        public let corpusFingerprint: String
+        public let tokenizer: Tokenizer
+    }
+
+    /// Reads and verifies only config.json and tokenizer.json (and the manifest).
+    public static func header(from directory: String) throws -> Header {
+        let (manifest, files) = try Checkpoint.read(from: directory, only: ["config.json", "tokenizer.json"])
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        func need(_ name: String) throws -> Data {
+            guard let d = files[name] else { throw Checkpoint.Error(path: path(name), message: "missing from the checkpoint's manifest") }
+            return d
+        }
+        let config = try decodeConfig(try need("config.json"), version: manifest.version, path: path("config.json"))
+        let tokenizer = try Tokenizer.load(data: try need("tokenizer.json"), path: path("tokenizer.json"))
+        return Header(options: config.training, corpusFingerprint: manifest.corpusFingerprint ?? "", tokenizer: tokenizer)
+    }
+
+    static func decodeConfig(_ data: Data, version: Int, path: String) throws -> ConfigFile {
+        do {
+            return try JSONDecoder().decode(ConfigFile.self, from: try CheckpointMigration.config(data, from: version))
+        } catch let e as Checkpoint.Error {
+            throw e
+        } catch {
+            throw Checkpoint.Error(path: path, message: "unreadable (\(error))")
+        }
+    }
+
     /// Loads and verifies a checkpoint directory: checksums (`Checkpoint.read`), the
     /// format version (older ones migrated), then the invariants the index relies on
     /// (`checkInvariants`); a checkpoint that breaks one is refused, naming the file.
@@ -98,15 +129,7 @@ extension TrainedIndex {
             guard let d = files[name] else { throw Checkpoint.Error(path: path(name), message: "missing from the checkpoint's manifest") }
             return d
         }
-        let config: ConfigFile
-        do {
-            let data = try CheckpointMigration.config(try need("config.json"), from: manifest.version)
-            config = try JSONDecoder().decode(ConfigFile.self, from: data)
-        } catch let e as Checkpoint.Error {
-            throw e
-        } catch {
-            throw Checkpoint.Error(path: path("config.json"), message: "unreadable (\(error))")
-        }
+        let config = try decodeConfig(try need("config.json"), version: manifest.version, path: path("config.json"))
         let tokenizer = try Tokenizer.load(data: try need("tokenizer.json"), path: path("tokenizer.json"))
         let docids = try DocIDAssignment.parse(
             tsv: String(decoding: try need("docids.tsv"), as: UTF8.self), scheme: config.docidScheme, path: path("docids.tsv"))

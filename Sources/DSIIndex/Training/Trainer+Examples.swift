@@ -18,7 +18,7 @@ extension Trainer {
                     let s = rng.int(below: text.count - L + 1)
                     return Array(text[s..<(s + L)])
                 }() : nil
-            memory.remember(document: d, full: fullTokens[d], title: titleTokens[d], terms: keyTermTokens[d], span: span, viewLength: L)
+            memory.remember(document: d, full: fullTokens(d), title: titleTokens[d], terms: keyTermTokens[d], span: span, viewLength: L)
         }
         for (s, (_, d)) in zip(trainPairTokens, trainPairs) where !s.isEmpty {
             memory.views.append(.init(document: d, kind: .query, tokens: s))
@@ -36,9 +36,11 @@ extension Trainer {
         let L = options.viewLength
         var out: [TrainingExample] = []
         for d in corpus.documents.indices {
-            let full = fullTokens[d]
             let text = textTokens[d]
-            if !full.isEmpty { out.append(TrainingExample(source: Array(full.prefix(L)), document: d)) }
+            let title = titleTokens[d]
+            if !title.isEmpty || !text.isEmpty {
+                out.append(TrainingExample(source: Array((title.prefix(L) + text.prefix(max(0, L - title.count))).prefix(L)), document: d))
+            }
             if !titleTokens[d].isEmpty { out.append(TrainingExample(source: Array(titleTokens[d].prefix(L)), document: d)) }
             for _ in 0..<options.spansPerDocument where text.count > L {
                 let start = rng.int(below: text.count - L + 1)

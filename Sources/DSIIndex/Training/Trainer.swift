@@ -1,3 +1,4 @@
+import CDSISystem
 import DSIModel
 import DSITensor
 import DSIText
@@ -14,7 +15,6 @@ public final class Trainer {
     /// Progress lines (stderr in the CLI).
     public var log: (String) -> Void = { _ in }
 
-    let fullTokens: [[Int32]]  // title + text, per document
     let titleTokens: [[Int32]]
     let textTokens: [[Int32]]
     let keyTermTokens: [[Int32]]
@@ -108,12 +108,10 @@ public final class Trainer {
         }
         textTokens = text
         sentenceStarts = starts
-        // Words never span the space between title and text, so the whole document's
-        // tokens are the two lists joined (one encoding pass instead of two).
-        fullTokens = zip(titleTokens, textTokens).map { $0 + $1 }
         log(String(format: "tokenizer: %d tokens, corpus tokenized in %.1f s", tok.count, (clock.now - t0).seconds))
-        // Key terms: a document's highest TF-IDF tokens, strongest first.
-        let full = fullTokens
+        // Key terms: a document's highest TF-IDF tokens, strongest first. The whole
+        // documents' token lists exist only for this (and the LSA): `fullTokens(_:)`.
+        let full = zip(titleTokens, textTokens).map { $0 + $1 }
         let (rows, idf) = LSA.tfidf(full, vocabulary: tok.count)
         keyTermTokens = rows.map { LSA.keyTerms($0, options.keyTerms) }
         if fitLSA && (options.docids == .semantic || options.initMode == .lsa) {
@@ -131,7 +129,8 @@ public final class Trainer {
         var perDocument = 0
         for d in corpus.documents.indices {
             perDocument +=
-                (full[d].isEmpty ? 0 : 1) + (titleTokens[d].isEmpty ? 0 : 1) + (keyTermTokens[d].isEmpty ? 0 : 1)
+                (titleTokens[d].isEmpty && textTokens[d].isEmpty ? 0 : 1) + (titleTokens[d].isEmpty ? 0 : 1)
+                + (keyTermTokens[d].isEmpty ? 0 : 1)
                 + (textTokens[d].count > options.viewLength ? options.spansPerDocument : 0)
                 + min(options.sentencesPerDocument, sentenceStarts[d].count)
         }
@@ -143,7 +142,15 @@ public final class Trainer {
                         ? "no dev split (no document chosen for it has the three sentences a held-out one needs)"
                         : "dev = one held-out sentence of each of \(devQueries.count) documents (removed from their training views)"))
         }
+        // Tokenizing, TF-IDF and the LSA leave gigabytes of freed temporaries at a million
+        // documents, which glibc keeps in the heap; hand them back so they do not count
+        // in training's resident set (`dsi bench scale`'s train phase).
+        _ = dsi_release_free_memory()
     }
+
+    /// A document's whole token list: its title's then its text's tokens (words never
+    /// span the space between them, so joining the two encodings is encoding the whole).
+    func fullTokens(_ d: Int) -> [Int32] { titleTokens[d] + textTokens[d] }
 
     /// Documents the tokenizer is trained on: all of them up to `tokenizerDocuments`,
     /// else every k-th (a deterministic, evenly spread sample of that many), so tokenizer

@@ -37,17 +37,24 @@ public enum TrainingRun {
             let trainer = try Trainer(corpus: corpus, options: options, log: log)
             return (trainer, try trainer.makeIndex(corpusFingerprint: fingerprint))
         }
-        let index = try TrainedIndex.load(from: output)
-        guard index.corpusFingerprint == fingerprint else {
+        // The checks and the training data first, the weights and optimizer state last:
+        // the trainer's temporaries are freed before the largest files are read, so the
+        // two do not add up in the peak resident set.
+        let header = try TrainedIndex.header(from: output)
+        guard header.corpusFingerprint == fingerprint else {
             throw Refusal(description: "\(output) was trained on another corpus.jsonl (fingerprint differs); train afresh without --resume")
         }
-        guard index.options == options else {
+        guard header.options == options else {
             throw Refusal(
                 description:
-                    "\(output) was trained with other options (\(differences(index.options, options).joined(separator: ", "))); pass the same ones to --resume"
+                    "\(output) was trained with other options (\(differences(header.options, options).joined(separator: ", "))); pass the same ones to --resume"
             )
         }
-        let trainer = try Trainer(corpus: corpus, options: options, tokenizer: index.tokenizer, fitLSA: false, log: log)
+        let trainer = try Trainer(corpus: corpus, options: options, tokenizer: header.tokenizer, fitLSA: false, log: log)
+        let index = try TrainedIndex.load(from: output)
+        guard index.corpusFingerprint == fingerprint && index.options == options && index.tokenizer.vocab == header.tokenizer.vocab else {
+            throw Refusal(description: "\(output) changed while it was being loaded; try again")
+        }
         log("resuming \(output) at step \(index.step)")
         return (trainer, index)
     }
