@@ -152,6 +152,47 @@ struct CheckpointTests {
         }
     }
 
+    @Test("a resume load leaves the LSA vectors and replay memory on disk and copies them, checked, into what it saves")
+    func resumeCarriesFiles() throws {
+        let corpus = try syntheticCorpus()
+        var o = testOptions(.semantic)
+        o.initMode = .lsa
+        let trainer = try Trainer(corpus: try Corpus(directory: corpus), options: o)
+        let index = try trainer.makeIndex(corpusFingerprint: "fp")
+        let dir = tempPath("carry-src")
+        try index.save(to: dir, corpusDirectory: corpus, counts: [:])
+        let resumed = try TrainedIndex.load(from: dir, for: .resume)
+        #expect(resumed.lsa == nil && resumed.memory.views.isEmpty)
+        #expect(Set(resumed.carried.keys) == ["lsa.safetensors", "replay.tsv"])
+        // Saved elsewhere: the two files are the source's bytes; the full load reads them.
+        let out = tempPath("carry-out")
+        try resumed.save(to: out, corpusDirectory: corpus, counts: [:])
+        for name in ["lsa.safetensors", "replay.tsv"] {
+            let a = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))
+            let b = try Data(contentsOf: URL(fileURLWithPath: out + "/" + name))
+            #expect(a == b && !a.isEmpty, "\(name)")
+        }
+        let full = try TrainedIndex.load(from: out)
+        #expect(full.lsa != nil && full.memory.views.count == index.memory.views.count)
+        // Saved over its own directory (as --resume does), twice: still whole.
+        try resumed.save(to: dir, corpusDirectory: corpus, counts: [:])
+        try resumed.save(to: dir, corpusDirectory: corpus, counts: [:])
+        #expect(try TrainedIndex.load(from: dir).memory.views.count == index.memory.views.count)
+        // Adding documents needs what was left on disk.
+        #expect(throws: ContinualIndexer.Failure.self) {
+            _ = try ContinualIndexer.add(resumed, documents: newDocuments(["zebra"]), source: "t", options: AddOptions())
+        }
+        // A carried file that changed on disk is refused by name; nothing is written.
+        try Data("changed".utf8).write(to: URL(fileURLWithPath: dir + "/replay.tsv"))
+        let third = tempPath("carry-third")
+        #expect {
+            try resumed.save(to: third, corpusDirectory: corpus, counts: [:])
+        } throws: { error in
+            "\(error)".contains("replay.tsv") && "\(error)".contains("changed")
+        }
+        #expect(!FileManager.default.fileExists(atPath: third))
+    }
+
     @Test("a failed write leaves the previous checkpoint intact and loadable")
     func failedWrite() throws {
         let dir = tempPath("ckpt")

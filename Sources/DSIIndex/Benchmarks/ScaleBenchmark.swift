@@ -113,7 +113,7 @@ public enum ScaleBenchmark {
         let header = try TrainedIndex.header(from: checkpoint)
         let trainer = try Trainer(
             corpus: try Corpus(directory: corpus), options: header.options, tokenizer: header.tokenizer, fitLSA: false)
-        let index = try TrainedIndex.load(from: checkpoint)
+        let index = try TrainedIndex.load(from: checkpoint, for: .resume)
         let examples = trainer.examples(epoch: 0)
         let n = steps + warmup
         precondition(examples.count >= batch, "fewer examples than one batch")

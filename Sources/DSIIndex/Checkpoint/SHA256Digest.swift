@@ -22,6 +22,19 @@ public enum SHA256Digest {
         return hex(hasher.finalize())
     }
 
+    /// Copies the file at `path` to `out` in 1 MiB chunks and returns the digest of what
+    /// was copied; nil when it cannot be read.
+    public static func copy(file path: String, to out: FileHandle) throws -> String? {
+        guard let h = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? h.close() }
+        var hasher = SHA256()
+        while let chunk = try h.read(upToCount: 1 << 20), !chunk.isEmpty {
+            hasher.update(data: chunk)
+            try out.write(contentsOf: chunk)
+        }
+        return hex(hasher.finalize())
+    }
+
     static func hex(_ digest: SHA256.Digest) -> String {
         digest.map { String(format: "%02x", $0) }.joined()
     }

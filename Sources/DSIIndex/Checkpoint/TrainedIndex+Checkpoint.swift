@@ -48,6 +48,18 @@ extension TrainedIndex {
             "replay.tsv": .stream { try memory.write(to: $0) },
         ]
         if let lsa { files["lsa.safetensors"] = .stream { try lsa.writeSafetensors(to: $0) } }
+        // Files a `.resume` load left on disk: copied as they are, checked on the way.
+        for (name, file) in carried {
+            files[name] = .stream { out in
+                guard let sha = try SHA256Digest.copy(file: file.path, to: out) else {
+                    throw Checkpoint.Error(path: file.path, message: "cannot be read (it was left on disk when the checkpoint was loaded)")
+                }
+                guard sha == file.sha256 else {
+                    throw Checkpoint.Error(
+                        path: file.path, message: "checksum mismatch: the file changed on disk after the checkpoint was loaded")
+                }
+            }
+        }
         if optimizerState { files["optimizer.safetensors"] = .stream { try model.writeOptimizer(optimizer, to: $0) } }
         var c = counts
         c["documents"] = docids.corpusIDs.count
@@ -105,8 +117,10 @@ extension TrainedIndex {
     /// `.search` loads only what search needs: the weights (mapped from
     /// model.safetensors, checked once), the tokenizer, the docids and their trie, the
     /// titles. The optimizer moments, the replay memory and the LSA vectors are neither
-    /// read nor hashed, and no gradient buffer is allocated. `.training` (`--resume`,
-    /// `dsi add`) loads everything and needs optimizer.safetensors.
+    /// read nor hashed, and no gradient buffer is allocated. `.training` (`dsi add`)
+    /// loads everything and needs optimizer.safetensors; `.resume` (`dsi train
+    /// --resume`) too, except the LSA vectors and the replay memory, which it checks and
+    /// leaves on disk for `save` to copy (`carried`).
     public static func load(from directory: String, for purpose: LoadPurpose = .training) throws -> TrainedIndex {
         let searchFiles: Set<String> = ["config.json", "tokenizer.json", "docids.tsv", "titles.tsv", "state.json"]
         let (manifest, files) = try Checkpoint.read(from: directory, only: searchFiles)
@@ -147,7 +161,7 @@ extension TrainedIndex {
             try Checkpoint.verify("model.safetensors", in: directory, manifest: manifest)
             try model.mapSafetensors(path: path("model.safetensors"))
             optimizer = AdamW(weightDecay: config.training.weightDecay)
-        case .training:
+        case .training, .resume:
             try needMapped("model.safetensors").withData { try model.loadSafetensors($0, path: path("model.safetensors")) }
             guard let opt = try mapped("optimizer.safetensors") else {
                 throw Checkpoint.Error(
@@ -186,7 +200,16 @@ extension TrainedIndex {
                 message:
                     "target length \(config.model.targetLength) is shorter than the longest docid (\(vocabulary.maxLength) tokens + EOS)")
         }
-        let lsa = try (purpose == .search ? nil : mapped("lsa.safetensors")).map { file throws -> LSA in
+        // `.resume` leaves the LSA vectors and the replay memory on disk, checked.
+        var carried: [String: CarriedFile] = [:]
+        if purpose == .resume {
+            for name in ["lsa.safetensors", "replay.tsv"] {
+                guard let entry = manifest.files[name] else { continue }
+                try Checkpoint.verify(name, in: directory, manifest: manifest)
+                carried[name] = CarriedFile(path: path(name), sha256: entry.sha256)
+            }
+        }
+        let lsa = try (purpose != .training ? nil : mapped("lsa.safetensors")).map { file throws -> LSA in
             let l = try file.withData { try LSA.load($0, path: path("lsa.safetensors")) }
             guard l.documentVectors.shape[0] == docids.corpusIDs.count, l.idf.count == tokenizer.count else {
                 throw Checkpoint.Error(
@@ -199,7 +222,7 @@ extension TrainedIndex {
         }
         // Checkpoints written before the replay memory existed load with an empty one.
         let memory =
-            try (purpose == .search ? nil : mapped("replay.tsv")).map { file throws in
+            try (purpose != .training ? nil : mapped("replay.tsv")).map { file throws in
                 try ReplayMemory.parse(
                     tsv: file.withData { String(decoding: $0, as: UTF8.self) }, path: path("replay.tsv"), documents: docids.corpusIDs.count,
                     vocabulary: tokenizer.count)
@@ -215,7 +238,7 @@ extension TrainedIndex {
             options: config.training, tokenizer: tokenizer, docids: docids, titles: titles, model: model, optimizer: optimizer,
             step: state.step, trainingSeconds: state.trainingSeconds, corpusFingerprint: manifest.corpusFingerprint ?? "",
             lsa: lsa, memory: memory, generations: generations.isEmpty ? nil : generations, vocabulary: vocabulary,
-            searchOnly: purpose == .search)
+            searchOnly: purpose == .search, carried: carried)
         index.evaluations = state.evaluations ?? []
         return index
     }

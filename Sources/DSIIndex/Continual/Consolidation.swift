@@ -14,7 +14,9 @@ extension ContinualIndexer {
         _ index: TrainedIndex, documents: [Document], firstDocument D0: Int, options: AddOptions = AddOptions(),
         log: (String) -> Void = { _ in }
     ) throws -> (index: TrainedIndex, steps: Int) {
-        guard !index.searchOnly else { throw Failure(description: "consolidation needs an index loaded for training") }
+        guard !index.searchOnly && index.carried.isEmpty else {
+            throw Failure(description: "consolidation needs an index loaded for training (LoadPurpose.training)")
+        }
         guard D0 >= 0, D0 + documents.count == index.docids.corpusIDs.count, !documents.isEmpty else {
             throw Failure(
                 description:

@@ -98,6 +98,12 @@ public enum ContinualIndexer {
     /// Refuses documents already indexed or given twice, and fast mode where documents
     /// have no output token of their own.
     static func check(_ old: TrainedIndex, documents: [Document], mode: AddMode) throws {
+        guard old.carried.isEmpty else {
+            throw Failure(
+                description:
+                    "this index was loaded to resume training (its LSA vectors and replay memory were left on disk); load it with LoadPurpose.training to add documents"
+            )
+        }
         let known = Set(old.docids.corpusIDs)
         var seen = Set<String>()
         for d in documents {

@@ -33,14 +33,18 @@ public final class TrainedIndex: @unchecked Sendable {
     /// Old documents' view states for fast adds (not saved; shared by the indexes that
     /// fast adds grow from this one, whose weights they share).
     public let viewStates: ViewStateCache
+    /// Files left on disk by a `.resume` load (name → where it is): `lsa` is nil and
+    /// `memory` empty in such an index, which refuses to add documents.
+    public let carried: [String: CarriedFile]
 
     public init(
         options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, titles: [String], model: Seq2Seq, optimizer: AdamW,
         step: Int, trainingSeconds: Double, corpusFingerprint: String,
         lsa: LSA? = nil, memory: ReplayMemory = ReplayMemory(), generations: [Generation]? = nil, vocabulary: TargetVocabulary? = nil,
-        searchOnly: Bool = false, trie: DocIDTrie? = nil, viewStates: ViewStateCache? = nil
+        searchOnly: Bool = false, trie: DocIDTrie? = nil, viewStates: ViewStateCache? = nil, carried: [String: CarriedFile] = [:]
     ) {
         self.searchOnly = searchOnly
+        self.carried = carried
         self.viewStates = viewStates ?? ViewStateCache()
         precondition(titles.count == docids.corpusIDs.count, "one title per document")
         precondition(lsa.map { $0.documentVectors.shape[0] == titles.count } ?? true, "one LSA vector per document")
@@ -98,8 +102,19 @@ public final class TrainedIndex: @unchecked Sendable {
 public enum LoadPurpose: Sendable {
     /// Answering queries: weights (mapped), tokenizer, docids, trie, titles.
     case search
-    /// Training on (`--resume`, `dsi add`): everything, including the optimizer state.
+    /// Training on (`dsi add`): everything, including the optimizer state.
     case training
+    /// Resuming training (`dsi train --resume`): as `.training`, but the LSA vectors and
+    /// the replay memory, which training does not read, stay on disk: they are checked
+    /// and copied byte for byte into every checkpoint the index writes (`carried`).
+    case resume
+}
+
+/// A checkpoint file an index loaded for `.resume` did not read: where it is and its
+/// checksum, to copy it into the checkpoints the index writes.
+public struct CarriedFile: Sendable, Equatable {
+    public let path: String
+    public let sha256: String
 }
 
 extension TrainedIndex {

@@ -51,7 +51,7 @@ public enum TrainingRun {
             )
         }
         let trainer = try Trainer(corpus: corpus, options: options, tokenizer: header.tokenizer, fitLSA: false, log: log)
-        let index = try TrainedIndex.load(from: output)
+        let index = try TrainedIndex.load(from: output, for: .resume)
         guard index.corpusFingerprint == fingerprint && index.options == options && index.tokenizer.vocab == header.tokenizer.vocab else {
             throw Refusal(description: "\(output) changed while it was being loaded; try again")
         }
