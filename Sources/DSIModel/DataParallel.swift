@@ -44,7 +44,7 @@ public struct ExchangeStats: Sendable {
 extension Seq2SeqBatch {
     /// Rank `rank`'s share of this (global) batch: examples
     /// `rank·B/size ..< (rank+1)·B/size`, a deterministic function of the rank, with the
-    /// same padded lengths and candidate sets, and `firstRow` set so dropout draws what the
+    /// same padded lengths and candidate sets, and `firstExample` set so dropout draws what the
     /// whole batch would at those rows.
     public func share(rank: Int, of size: Int) -> Seq2SeqBatch {
         precondition(size >= 1 && rank >= 0 && rank < size)
@@ -57,7 +57,7 @@ extension Seq2SeqBatch {
         if let c = candidates {
             s.candidates = OutputCandidates(sets: c.sets, setOfPosition: Array(c.setOfPosition[lo * T..<hi * T]))
         }
-        s.firstRow = firstRow + lo
+        s.firstExample = firstExample + lo
         return s
     }
 

@@ -206,7 +206,7 @@ public func residualBackward(da: Buf, db: Buf, dout: Buf, n: Int) {
 /// out (rows, width) = inp · mask, mask ∈ {0, 1/(1−p)} (saved for backward). Row r's
 /// mask is drawn from its own generator, seeded by (`seed`, `firstRow` + r): a row's mask
 /// depends on its global index, not on which rows share the call, so data-parallel
-/// shares of a batch (`Seq2SeqBatch.firstRow`) drop exactly what the whole batch would.
+/// shares of a batch (`Seq2SeqBatch.firstExample`) drop exactly what the whole batch would.
 public func dropoutForward(out: Buf, mask: Buf, inp: Buf, rows: Int, width: Int, firstRow: Int = 0, p: Float, seed: UInt64) {
     let keep = 1 / (1 - p)
     parallelFor(rows, grain: max(1, 16384 / max(1, width))) { r in

@@ -18,7 +18,7 @@ public struct Seq2SeqBatch: Sendable {
     /// The index of this batch's first example in the global batch it is a share of
     /// (data-parallel training; 0 otherwise). Dropout masks are drawn per global row, so a
     /// share drops exactly what the whole batch would at its rows.
-    public var firstRow: Int = 0
+    public var firstExample: Int = 0
 
     public init(B: Int, S: Int, T: Int, source: [Int32], sourceMask: [Float], targetIn: [Int32], targetOut: [Int32]) {
         self.B = B
@@ -260,8 +260,8 @@ extension Seq2Seq {
         let drop = training && p > 0
         let src = ws.source.baseAddress!
         let mask = ws.sourceMask.baseAddress!
-        encoderForward(ws, source: src, mask: mask, B: B, S: S, training: training, firstExample: batch.firstRow, rng: &rng)
-        let firstRow = batch.firstRow * T
+        encoderForward(ws, source: src, mask: mask, B: B, S: S, training: training, firstExample: batch.firstExample, rng: &rng)
+        let firstRow = batch.firstExample * T
 
         embeddingForward(
             out: ws.decEmbed.data, tokens: ws.targetIn.baseAddress!, table: w(tgtEmbed), positions: w(tgtPos), scale: embedScale, B: B,

@@ -30,7 +30,7 @@ struct DataParallelShareTests {
         var rows = 0
         for r in 0..<ranks {
             let share = batch.share(rank: r, of: ranks)
-            #expect(share.firstRow == r * batch.B / ranks)
+            #expect(share.firstExample == r * batch.B / ranks)
             rows += share.B
             guard share.B > 0 else { continue }
             let ws = Workspace()
