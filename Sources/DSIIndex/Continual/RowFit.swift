@@ -104,19 +104,38 @@ struct RowFit {
             }
             let limit = max(32, budget / news.count)
             let (W, rowBias) = outputRows(at: node)
-            for i in news where !ownRange[i].isEmpty {
-                var best = [Float](repeating: -.infinity, count: rows.count)
-                forEachLogitRow(items: Array(ownRange[i]), W: W, rowBias: rowBias) { _, z in
-                    for q in 0..<rows.count { best[q] = max(best[q], z[q]) }
+            // New documents in groups of at most 256 views in all, one product per group:
+            // the node's rows (all N of them at the atomic root) are read once per group,
+            // not once per new document.
+            let live = news.filter { !ownRange[$0].isEmpty }
+            var next = 0
+            while next < live.count {
+                var group: [Int] = []
+                var items: [Int] = []
+                var slotOfItem: [Int] = []
+                while next < live.count && (group.isEmpty || items.count + ownRange[live[next]].count <= 256) {
+                    let i = live[next]
+                    slotOfItem += [Int](repeating: group.count, count: ownRange[i].count)
+                    items += Array(ownRange[i])
+                    group.append(i)
+                    next += 1
                 }
-                // The `limit` best rows (ties to the earlier row), kept sorted by insertion.
-                var top: [(score: Float, row: Int)] = []
-                for q in 0..<rows.count where top.count < limit || best[q] > top[top.count - 1].score {
-                    let at = top.firstIndex { best[q] > $0.score } ?? top.count
-                    top.insert((best[q], q), at: at)
-                    if top.count > limit { top.removeLast() }
+                var best = [Float](repeating: -.infinity, count: group.count * rows.count)
+                forEachLogitRow(items: items, W: W, rowBias: rowBias) { r, z in
+                    let b = slotOfItem[r] * rows.count
+                    for q in 0..<rows.count { best[b + q] = max(best[b + q], z[q]) }
                 }
-                for t in top { chosen.insert(rows[t.row]) }
+                for slot in group.indices {
+                    let b = slot * rows.count
+                    // The `limit` best rows (ties to the earlier row), kept sorted by insertion.
+                    var top: [(score: Float, row: Int)] = []
+                    for q in 0..<rows.count where top.count < limit || best[b + q] > top[top.count - 1].score {
+                        let at = top.firstIndex { best[b + q] > $0.score } ?? top.count
+                        top.insert((best[b + q], q), at: at)
+                        if top.count > limit { top.removeLast() }
+                    }
+                    for t in top { chosen.insert(rows[t.row]) }
+                }
             }
         }
         competing = chosen
