@@ -60,6 +60,22 @@ DSI_CLONES void dsi_gelu_backward(float *dinp, const float *inp, const float *do
     }
 }
 
+DSI_CLONES void dsi_bias_gelu_forward(float *hidden, float *activated, const float *bias, long rows, long cols) {
+    for (long r = 0; r < rows; r++) {
+        float *h = hidden + r * cols;
+        float *a = activated + r * cols;
+        // Per element: h = h + b is stored, then a = gelu(h); with a == h the second
+        // store wins, which is what inference (no backward) wants.
+#pragma clang loop vectorize(assume_safety)
+        for (long c = 0; c < cols; c++) {
+            float x = h[c] + bias[c];
+            h[c] = x;
+            float t = rational_tanh(gelu_k * (x + 0.044715f * x * x * x));
+            a[c] = 0.5f * x * (1.0f + t);
+        }
+    }
+}
+
 // Row sums are reassociated (vectorised): the order depends only on C, not on threads.
 DSI_CLONES void dsi_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                                       const float *bias, long rows, long C, float eps) {

@@ -173,6 +173,17 @@ public func geluForward(out: Buf, inp: Buf, n: Int) {
     parallelFor(n, grain: 16384) { r in dsi_gelu_forward(out + r.lowerBound, inp + r.lowerBound, r.count) }
 }
 
+/// hidden (rows, cols) += bias (broadcast over rows), then activated = GELU(hidden): the
+/// bias of the feed-forward block's first product and its activation in one memory pass
+/// (`dsi_bias_gelu_forward`). `activated` may be `hidden`.
+public func biasGeluForward(hidden: Buf, activated: Buf, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
+    OpProfile.shared.enter(.activation)
+    defer { OpProfile.shared.exit() }
+    parallelFor(rows, grain: max(1, 16384 / max(1, cols))) { r in
+        dsi_bias_gelu_forward(hidden + r.lowerBound * cols, activated + r.lowerBound * cols, bias, r.count, cols)
+    }
+}
+
 /// dinp (n) (+)= gelu′(inp) · dout; dinp may be dout.
 public func geluBackward(dinp: Buf, inp: Buf, dout: Buf, n: Int, accumulate: Bool = true) {
     OpProfile.shared.enter(.activation)

@@ -11,10 +11,10 @@ struct NormActs {
 extension Seq2Seq {
     /// out (N, OC) = LN(x) · Wᵀ + b: how every sublayer begins (self-attention's QKV,
     /// cross-attention's query, the feed-forward's first linear).
-    func normedLinearForward(out: Buf, x: Buf, norm: LN, lin: Lin, ln: NormActs, N: Int) {
+    func normedLinearForward(out: Buf, x: Buf, norm: LN, lin: Lin, ln: NormActs, N: Int, addBias: Bool = true) {
         let C = config.dModel
         layerNormForward(out: ln.out, mean: ln.mean, rstd: ln.rstd, inp: x, weight: w(norm.w), bias: w(norm.b), N: N, C: C)
-        linearForward(out: out, inp: ln.out, weight: w(lin.w), bias: w(lin.b), N: N, IC: C, OC: lin.OC)
+        linearForward(out: out, inp: ln.out, weight: w(lin.w), bias: addBias ? w(lin.b) : nil, N: N, IC: C, OC: lin.OC)
     }
 
     /// The gradient of `normedLinearForward`: adds ∂/∂x to `dres` and the parameters'
@@ -32,8 +32,9 @@ extension Seq2Seq {
     /// The feed-forward sublayer's branch (N, C) = fc2(GELU(fc1(LN(x)))). `hidden` keeps
     /// fc1's output and `activated` GELU's (N, F); at inference they may be one buffer.
     func feedForwardForward(branch: Buf, x: Buf, norm: LN, fc1: Lin, fc2: Lin, ln: NormActs, hidden: Buf, activated: Buf, N: Int) {
-        normedLinearForward(out: hidden, x: x, norm: norm, lin: fc1, ln: ln, N: N)
-        geluForward(out: activated, inp: hidden, n: N * config.ff)
+        // fc1's bias is added by the activation's pass (one pass over (N, F), not two).
+        normedLinearForward(out: hidden, x: x, norm: norm, lin: fc1, ln: ln, N: N, addBias: false)
+        biasGeluForward(hidden: hidden, activated: activated, bias: w(fc1.b), rows: N, cols: config.ff)
         linearForward(out: branch, inp: activated, weight: w(fc2.w), bias: w(fc2.b), N: N, IC: config.ff, OC: config.dModel)
     }
 

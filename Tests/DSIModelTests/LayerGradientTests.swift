@@ -173,6 +173,27 @@ struct LayerGradientTests {
         for c in 0..<C { #expect(dtable[4 * C + c] == 0 && dtable[5 * C + c] == 0) }
     }
 
+    @Test("bias + GELU in one pass equals the bias added, then GELU; in place too")
+    func biasGelu() {
+        var rng = SeededRNG(seed: 12)
+        for (rows, cols) in [(1, 1), (3, 17), (5, 64), (7, 1024)] {
+            let x = (0..<(rows * cols)).map { _ in rng.normal() * 3 }
+            let b = (0..<cols).map { _ in rng.normal() }
+            let hidden = Tensor(x, shape: [rows, cols])
+            let act = Tensor(zeros: [rows, cols])
+            let bias = Tensor(b, shape: [cols])
+            biasGeluForward(hidden: hidden.data, activated: act.data, bias: bias.data, rows: rows, cols: cols)
+            // Unfused: the bias added row by row, then the GELU kernel.
+            let ref = Tensor((0..<(rows * cols)).map { x[$0] + b[$0 % cols] }, shape: [rows, cols])
+            let refAct = Tensor(zeros: [rows, cols])
+            geluForward(out: refAct.data, inp: ref.data, n: rows * cols)
+            #expect((0..<(rows * cols)).allSatisfy { hidden[$0] == ref[$0] && act[$0] == refAct[$0] }, "\(rows)×\(cols)")
+            let same = Tensor(x, shape: [rows, cols])
+            biasGeluForward(hidden: same.data, activated: same.data, bias: bias.data, rows: rows, cols: cols)
+            #expect((0..<(rows * cols)).allSatisfy { same[$0] == refAct[$0] }, "in place, \(rows)×\(cols)")
+        }
+    }
+
     @Test("softmax kernel against double precision: key masks, causal rows, tails, all-masked rows; its backward")
     func softmaxKernel() {
         var rng = SeededRNG(seed: 9)

@@ -9,6 +9,11 @@
 // out[i] = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), x = inp[i]; out may be inp.
 void dsi_gelu_forward(float *out, const float *inp, long n);
 
+// The first layer's bias and the activation in one pass, rows of width cols:
+// hidden[r][c] += bias[c] (kept for the backward pass), activated[r][c] = gelu(hidden[r][c]).
+// activated may be hidden (inference).
+void dsi_bias_gelu_forward(float *hidden, float *activated, const float *bias, long rows, long cols);
+
 // dinp[i] (+)= gelu'(inp[i]) * dout[i]; dinp may be dout.
 void dsi_gelu_backward(float *dinp, const float *inp, const float *dout, long n, int accumulate);
 
