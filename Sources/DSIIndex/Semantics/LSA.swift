@@ -22,30 +22,45 @@ public struct LSA: Sendable {
 
     /// Sparse TF-IDF rows: per document, (token id, weight) with weights L2-normalised.
     public static func tfidf(_ docs: [[Int32]], vocabulary V: Int) -> (rows: [[(Int32, Float)]], idf: [Float]) {
+        let idf = idf(documents: docs.count, vocabulary: V) { docs[$0] }
+        return (docs.map { tfidfRow($0, idf: idf) }, idf)
+    }
+
+    /// The idf of each of V tokens over n documents, `tokens(d)` giving document d's:
+    /// ln((1 + n) / (1 + df)) + 1. Two passes over the documents (`tfidfRow` then gives a
+    /// document's row), so no per-document table is held: at a million documents the
+    /// tables of all documents at once were gigabytes.
+    public static func idf(documents n: Int, vocabulary V: Int, tokens: (Int) -> [Int32]) -> [Float] {
         var df = [Int](repeating: 0, count: V)
-        var counts: [[Int32: Int]] = []
-        counts.reserveCapacity(docs.count)
-        for d in docs {
-            var c: [Int32: Int] = [:]
-            for t in d where Int(t) < V && t >= Int32(Tokenizer.specials.count) { c[t, default: 0] += 1 }
-            for t in c.keys { df[Int(t)] += 1 }
-            counts.append(c)
+        for d in 0..<n {
+            for (t, _) in termCounts(tokens(d), vocabulary: V) { df[Int(t)] += 1 }
         }
-        let N = Float(docs.count)
-        let idf = df.map { logf((1 + N) / Float(1 + $0)) + 1 }
-        return (counts.map { weights($0, idf: idf) }, idf)
+        let N = Float(n)
+        return df.map { logf((1 + N) / Float(1 + $0)) + 1 }
     }
 
     /// One document's TF-IDF row under a given idf: (token, (1 + ln tf) · idf) sorted by
     /// token, L2-normalised. Specials and tokens beyond the idf are ignored.
     public static func tfidfRow(_ tokens: [Int32], idf: [Float]) -> [(Int32, Float)] {
-        var c: [Int32: Int] = [:]
-        for t in tokens where Int(t) < idf.count && t >= Int32(Tokenizer.specials.count) { c[t, default: 0] += 1 }
-        return weights(c, idf: idf)
+        weights(termCounts(tokens, vocabulary: idf.count), idf: idf)
     }
 
-    static func weights(_ counts: [Int32: Int], idf: [Float]) -> [(Int32, Float)] {
-        var r = counts.map { (t, n) in (t, (1 + logf(Float(n))) * idf[Int(t)]) }.sorted { $0.0 < $1.0 }
+    /// (token, count) for each distinct token below V that is not a special, by token.
+    static func termCounts(_ tokens: [Int32], vocabulary V: Int) -> [(Int32, Int)] {
+        let valid = tokens.filter { Int($0) < V && $0 >= Int32(Tokenizer.specials.count) }.sorted()
+        var out: [(Int32, Int)] = []
+        var i = 0
+        while i < valid.count {
+            var j = i + 1
+            while j < valid.count && valid[j] == valid[i] { j += 1 }
+            out.append((valid[i], j - i))
+            i = j
+        }
+        return out
+    }
+
+    static func weights(_ counts: [(Int32, Int)], idf: [Float]) -> [(Int32, Float)] {
+        var r = counts.map { (t, n) in (t, (1 + logf(Float(n))) * idf[Int(t)]) }
         let norm = r.reduce(Float(0)) { $0 + $1.1 * $1.1 }.squareRoot()
         if norm > 0 { r = r.map { ($0.0, $0.1 / norm) } }
         return r

@@ -109,16 +109,20 @@ public final class Trainer {
         textTokens = text
         sentenceStarts = starts
         log(String(format: "tokenizer: %d tokens, corpus tokenized in %.1f s", tok.count, (clock.now - t0).seconds))
-        // Key terms: a document's highest TF-IDF tokens, strongest first. The whole
-        // documents' token lists exist only for this (and the LSA): `fullTokens(_:)`.
-        let full = zip(titleTokens, textTokens).map { $0 + $1 }
-        let (rows, idf) = LSA.tfidf(full, vocabulary: tok.count)
-        keyTermTokens = rows.map { LSA.keyTerms($0, options.keyTerms) }
+        // Key terms: a document's highest TF-IDF tokens, strongest first. The rows of all
+        // documents are held only to fit the LSA; otherwise each is made, used and
+        // dropped, and the whole documents' token lists are joined one at a time
+        // (`fullTokens(_:)`).
+        let (title, text0) = (titleTokens, textTokens)
+        let idf = LSA.idf(documents: title.count, vocabulary: tok.count) { title[$0] + text0[$0] }
         if fitLSA && (options.docids == .semantic || options.initMode == .lsa) {
+            let rows = title.indices.map { LSA.tfidfRow(title[$0] + text0[$0], idf: idf) }
+            keyTermTokens = rows.map { LSA.keyTerms($0, options.keyTerms) }
             let t1 = clock.now
             lsa = LSA.fit(tfidf: rows, idf: idf, vocabulary: tok.count, dimensions: options.lsaDimensions, seed: options.seed)
             log(String(format: "LSA: %d dimensions in %.1f s", options.lsaDimensions, (clock.now - t1).seconds))
         } else {
+            keyTermTokens = title.indices.map { LSA.keyTerms(LSA.tfidfRow(title[$0] + text0[$0], idf: idf), options.keyTerms) }
             lsa = nil
         }
         trainPairs = pairs
