@@ -32,6 +32,19 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit { munmap(base, size) }
 
+    /// Drops the whole pages inside `bytes` from this process's resident set
+    /// (`madvise(MADV_DONTNEED)`): for a part already copied out, so that reading a file
+    /// of gigabytes through the mapping never holds more than the part being copied.
+    /// Pages not written through the mapping are read again from the file if touched;
+    /// pages that were written lose those writes (private mapping), so release only what
+    /// was only read.
+    public func release(_ bytes: Range<Int>) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (max(0, bytes.lowerBound) + page - 1) / page * page
+        let hi = min(size, bytes.upperBound) / page * page
+        if hi > lo { _ = madvise(base + lo, hi - lo, Int32(MADV_DONTNEED)) }
+    }
+
     /// The file's bytes as `Data` (no copy), valid only inside `body`: the mapping stays
     /// alive until it returns.
     public func withData<T>(_ body: (Data) throws -> T) rethrows -> T {

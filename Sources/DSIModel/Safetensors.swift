@@ -114,7 +114,7 @@ public enum Safetensors {
     /// Copies tensor `name` into `into` (which must hold `expectedShape`).
     public static func read(
         _ name: String, expectedShape: [Int], from data: Data, entries: [String: Entry], dataStart: Int, into: UnsafeMutablePointer<Float>,
-        path: String
+        path: String, release: ((Range<Int>) -> Void)? = nil
     ) throws(FormatError) {
         guard let e = entries[name] else { throw FormatError(path: path, message: "tensor \"\(name)\" is missing") }
         guard e.shape == expectedShape else {
@@ -124,6 +124,7 @@ public enum Safetensors {
             let src = raw.baseAddress! + dataStart + e.range.lowerBound
             UnsafeMutableRawPointer(into).copyMemory(from: src, byteCount: e.range.count)
         }
+        release?((dataStart + e.range.lowerBound)..<(dataStart + e.range.upperBound))
     }
 }
 
@@ -136,12 +137,15 @@ extension Seq2Seq {
 
     /// Fills the parameters from safetensors data; every tensor must be present with the
     /// shape this configuration gives it.
-    public func loadSafetensors(_ data: Data, path: String) throws(Safetensors.FormatError) {
+    /// `release`, when given, is called with each tensor's byte range in `data` once it
+    /// has been copied (`MappedFile.release`: a mapped file's pages then stop counting in
+    /// the resident set while the next tensors are read).
+    public func loadSafetensors(_ data: Data, path: String, release: ((Range<Int>) -> Void)? = nil) throws(Safetensors.FormatError) {
         let (entries, _, start) = try Safetensors.header(data, path: path)
         for e in params.entries {
             try Safetensors.read(
                 e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.values.data + e.offset,
-                path: path)
+                path: path, release: release)
         }
         let extra = Set(entries.keys).subtracting(params.entries.map(\.name))
         if !extra.isEmpty {
@@ -191,15 +195,15 @@ extension Seq2Seq {
     }
 
     /// Restores AdamW moments into the arena and returns the optimizer with its step.
-    public func loadOptimizer(_ data: Data, path: String) throws(Safetensors.FormatError) -> AdamW {
+    public func loadOptimizer(_ data: Data, path: String, release: ((Range<Int>) -> Void)? = nil) throws(Safetensors.FormatError) -> AdamW {
         let (entries, meta, start) = try Safetensors.header(data, path: path)
         for e in params.entries {
             try Safetensors.read(
                 "m." + e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.m.data + e.offset,
-                path: path)
+                path: path, release: release)
             try Safetensors.read(
                 "v." + e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.v.data + e.offset,
-                path: path)
+                path: path, release: release)
         }
         guard let step = meta["step"].flatMap(Int.init), let b1 = meta["beta1"].flatMap(Float.init),
             let b2 = meta["beta2"].flatMap(Float.init), let eps = meta["eps"].flatMap(Float.init),

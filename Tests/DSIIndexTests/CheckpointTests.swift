@@ -193,6 +193,26 @@ struct CheckpointTests {
         #expect(!FileManager.default.fileExists(atPath: third))
     }
 
+    @Test("a mapped file's released pages read back from the file; a load that releases as it copies gets the same weights")
+    func mappedRelease() throws {
+        let path = tempPath("mapped")
+        let bytes = Data((0..<(3 * 4096 + 100)).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let file = try MappedFile(path: path)
+        #expect(file.withData { Data($0) } == bytes)
+        file.release(0..<file.size)
+        file.release(10..<5000)  // partial pages: only whole ones are dropped
+        #expect(file.withData { Data($0) } == bytes)
+        // The weights of a model saved and loaded back, releasing pages as tensors are copied.
+        let model = try smallModel(seed: 5)
+        let st = tempPath("weights")
+        try model.safetensorsData().write(to: URL(fileURLWithPath: st))
+        let other = try smallModel(seed: 6)
+        let m = try MappedFile(path: st)
+        try m.withData { try other.loadSafetensors($0, path: st, release: m.release) }
+        #expect(other.params.values.toArray() == model.params.values.toArray())
+    }
+
     @Test("a failed write leaves the previous checkpoint intact and loadable")
     func failedWrite() throws {
         let dir = tempPath("ckpt")
