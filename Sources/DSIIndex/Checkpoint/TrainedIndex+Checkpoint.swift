@@ -48,6 +48,7 @@ extension TrainedIndex {
             "replay.tsv": .stream { try memory.write(to: $0) },
         ]
         if let lsa { files["lsa.safetensors"] = .stream { try lsa.writeSafetensors(to: $0) } }
+        if let ngrams { files["ngrams.bin"] = .data(ngrams.serialized()) }
         // Files a `.resume` load left on disk: copied as they are, checked on the way.
         for (name, file) in carried {
             files[name] = .stream { out in
@@ -190,7 +191,7 @@ extension TrainedIndex {
                 path: path("titles.tsv"),
                 message: "\(titles.count) titles for the \(docids.corpusIDs.count) documents of docids.tsv (expected one per document)")
         }
-        let vocabulary = config.training.vocabulary(docids)
+        let vocabulary = config.training.vocabulary(docids, symbols: tokenizer.count)
         guard vocabulary.tokens.count == docids.corpusIDs.count, vocabulary.size == config.model.targetVocab else {
             throw Checkpoint.Error(
                 path: path("config.json"),
@@ -231,6 +232,20 @@ extension TrainedIndex {
                     tsv: file.withData { String(decoding: $0, as: UTF8.self) }, path: path("replay.tsv"), documents: docids.corpusIDs.count,
                     vocabulary: tokenizer.count)
             } ?? ReplayMemory()
+        let ngrams = try (docids.scheme != .ngrams ? nil : needMapped("ngrams.bin")).map { file throws -> NGramIndex in
+            let n: NGramIndex
+            do {
+                n = try file.withData { try NGramIndex.parse($0, vocabulary: tokenizer.count, path: path("ngrams.bin")) }
+            } catch let e as NGramIndex.FormatError {
+                throw Checkpoint.Error(path: path("ngrams.bin"), message: e.description)
+            }
+            guard n.documentCount == docids.corpusIDs.count else {
+                throw Checkpoint.Error(
+                    path: path("ngrams.bin"),
+                    message: "\(n.documentCount) documents; docids.tsv has \(docids.corpusIDs.count) (expected one per document)")
+            }
+            return n
+        }
         let generations = manifest.generations ?? []
         guard generations.reduce(0, { $0 + $1.documents }) == docids.corpusIDs.count || generations.isEmpty else {
             throw Checkpoint.Error(
@@ -242,7 +257,7 @@ extension TrainedIndex {
             options: config.training, tokenizer: tokenizer, docids: docids, titles: titles, model: model, optimizer: optimizer,
             step: state.step, trainingSeconds: state.trainingSeconds, corpusFingerprint: manifest.corpusFingerprint ?? "",
             lsa: lsa, memory: memory, generations: generations.isEmpty ? nil : generations, vocabulary: vocabulary,
-            searchOnly: purpose == .search, carried: carried)
+            searchOnly: purpose == .search, carried: carried, ngrams: ngrams)
         index.evaluations = state.evaluations ?? []
         return index
     }

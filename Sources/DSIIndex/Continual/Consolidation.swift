@@ -27,6 +27,8 @@ extension ContinualIndexer {
                 description: "consolidation: document \(D0 + i) is \"\(index.docids.corpusIDs[D0 + i])\", not \"\(d.id)\"")
         }
         let opts = index.options
+        // N-gram retrieval trains nothing on an add: there is nothing to rehearse.
+        if index.ngrams != nil { return (index, 0) }
         var news = NewDocument.tokenize(documents, queries: [], index: index)
         var rng = SeededRNG(seed: options.seed &+ 0xC0)
         NewDocument.drawSpans(&news, count: options.spansPerDocument, viewLength: opts.viewLength, rng: &rng)

@@ -24,6 +24,7 @@ public enum ContinualIndexer {
         let clock = ContinuousClock()
         let t0 = clock.now
         try check(old, documents: documents, mode: options.mode)
+        if old.ngrams != nil { return try addNGrams(old, documents: documents, source: source, options: options, log: log) }
         let opts = old.options
         let D0 = old.docids.corpusIDs.count
         var news = NewDocument.tokenize(documents, queries: queries, index: old)
@@ -37,7 +38,7 @@ public enum ContinualIndexer {
             old, count: news.count, ids: documents.map(\.id), vectors: newVectors, keyTerms: news.map(\.terms), preferred: preferred)
         let docids = DocIDAssignment(
             scheme: old.docids.scheme, corpusIDs: old.docids.corpusIDs + documents.map(\.id), docids: old.docids.docids + newDocids)
-        let vocabulary = opts.vocabulary(docids)
+        let vocabulary = opts.vocabulary(docids, symbols: old.tokenizer.count)
         for d in 0..<D0 where vocabulary.tokens[d] != old.vocabulary.tokens[d] {
             throw Failure(description: "internal error: adding documents changed the tokens of document \(old.docids.corpusIDs[d])")
         }
@@ -110,7 +111,7 @@ public enum ContinualIndexer {
             guard !known.contains(d.id) else { throw Failure(description: "document \"\(d.id)\" is already indexed") }
             guard seen.insert(d.id).inserted else { throw Failure(description: "document \"\(d.id)\" appears twice") }
         }
-        if mode == .fast && !old.vocabulary.hasDocumentTokens {
+        if mode == .fast && !old.vocabulary.hasDocumentTokens && old.ngrams == nil {
             throw Failure(
                 description:
                     "--mode fast fits a per-document output token; this checkpoint's docids are made of shared tokens ("
@@ -119,5 +120,48 @@ public enum ContinualIndexer {
                     + "); use --mode replay, or train with atomic docids (the default up to 100,000 documents) or semantic docids with node tokens"
             )
         }
+    }
+
+    /// N-gram retrieval (`--docids ngrams`, as SEAL): a new document is searchable once its
+    /// tokens are in the n-gram index, so an add (either mode) indexes it and trains
+    /// nothing; the model is shared with `old`. Labelled queries are remembered as views.
+    static func addNGrams(
+        _ old: TrainedIndex, documents: [Document], source: String, options: AddOptions, log: (String) -> Void
+    ) throws -> (TrainedIndex, AddReport) {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        let D0 = old.docids.corpusIDs.count
+        let news = NewDocument.tokenize(documents, queries: [], index: old)
+        var ngrams = old.ngrams!
+        ngrams.append(news.map(\.full))
+        let docids = DocIDAssignment(
+            scheme: .ngrams, corpusIDs: old.docids.corpusIDs + documents.map(\.id),
+            docids: old.docids.docids + documents.indices.map { [Int32(D0 + $0)] })
+        var memory = old.memory
+        for (i, n) in news.enumerated() {
+            memory.remember(
+                document: D0 + i, full: n.full, title: n.title, terms: n.terms, span: nil, viewLength: old.options.viewLength)
+        }
+        let generation = (old.generations.map(\.generation).max() ?? 0) + 1
+        let grown = TrainedIndex(
+            options: old.options, tokenizer: old.tokenizer, docids: docids, titles: old.titles + documents.map(\.title), model: old.model,
+            optimizer: old.optimizer, step: old.step, trainingSeconds: old.trainingSeconds, corpusFingerprint: old.corpusFingerprint,
+            lsa: old.lsa?.appending(documentRows: old.lsa.map { l in news.flatMap { l.project($0.full) } } ?? []), memory: memory,
+            generations: old.generations + [
+                Generation(
+                    generation: generation, firstDocument: D0, documents: documents.count, mode: options.mode.rawValue, source: source)
+            ], ngrams: ngrams)
+        grown.evaluations = old.evaluations
+        let seconds = (clock.now - t0).seconds
+        log(
+            String(format: "indexed the n-grams of %d documents in %.2f s (n-gram retrieval trains nothing on an add)", news.count, seconds)
+        )
+        var report = AddReport(
+            added: documents.count, documents: docids.corpusIDs.count, seconds: seconds, mode: options.mode, generation: generation,
+            steps: 0, fitSeconds: 0)
+        if options.sample > 0 {
+            try forgettingReport(&report, old: old, grown: grown, news: news, sample: options.sample, seed: options.seed)
+        }
+        return (grown, report)
     }
 }

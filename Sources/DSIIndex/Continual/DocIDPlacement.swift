@@ -39,7 +39,7 @@ extension ContinualIndexer {
         let a = old.docids
         var used = Set(a.docids)
         switch a.scheme {
-        case .atomic:
+        case .atomic, .ngrams:
             return (0..<count).map { [Int32(a.docids.count + $0)] }
         case .terms:
             var t = TermDocIDs(existing: a.docids)

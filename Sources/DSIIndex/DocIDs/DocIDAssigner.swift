@@ -8,6 +8,12 @@ public enum DocIDAssigner {
         DocIDAssignment(scheme: .atomic, corpusIDs: corpusIDs, docids: corpusIDs.indices.map { [Int32($0)] })
     }
 
+    /// N-gram retrieval: document i is known by its position (as `atomic`), but it has no
+    /// decoder token (`TargetVocabulary`).
+    public static func ngrams(_ corpusIDs: [String]) -> DocIDAssignment {
+        DocIDAssignment(scheme: .ngrams, corpusIDs: corpusIDs, docids: corpusIDs.indices.map { [Int32($0)] })
+    }
+
     /// Term docids (`TermDocIDs`): each document's key terms (strongest first), in
     /// corpus order.
     public static func terms(_ corpusIDs: [String], keyTerms: [[Int32]]) -> DocIDAssignment {

@@ -3,7 +3,7 @@ import DSITensor
 import Foundation
 
 /// Docids of a corpus, in corpus order: each a sequence of docid tokens (digits 0–9 for
-/// `semantic` and `naive`; a document index for `atomic`; tokenizer token ids, or numbers
+/// `semantic` and `naive`; a document index for `atomic` and `ngrams`; tokenizer token ids, or numbers
 /// −(n + 1), for `terms`).
 public struct DocIDAssignment: Sendable, Equatable {
     public let scheme: DocIDScheme
@@ -22,7 +22,7 @@ public struct DocIDAssignment: Sendable, Equatable {
     /// docids the token ids joined by dots, numbers as "#n" ("1523.88.402", "1523.88.#0").
     public func text(_ i: Int) -> String {
         switch scheme {
-        case .atomic: "#\(docids[i][0])"
+        case .atomic, .ngrams: "#\(docids[i][0])"
         case .terms: docids[i].map { $0 >= 0 ? String($0) : "#\(-Int($0) - 1)" }.joined(separator: ".")
         default: docids[i].map(String.init).joined()
         }
@@ -41,7 +41,7 @@ public struct DocIDAssignment: Sendable, Equatable {
         for row in try TSVReader.rows(tsv, path: path, header: ["corpus-id", "docid"]) {
             let d = row.fields[1]
             let tokens: [Int32]?
-            if scheme == .atomic {
+            if scheme == .atomic || scheme == .ngrams {
                 tokens = d.hasPrefix("#") ? Int32(d.dropFirst()).map { [$0] } : nil
             } else if scheme == .terms {
                 let symbols = d.split(separator: ".", omittingEmptySubsequences: false).map { s -> Int32? in

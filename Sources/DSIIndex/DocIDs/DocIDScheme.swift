@@ -16,4 +16,10 @@ public enum DocIDScheme: String, Codable, Sendable, CaseIterable {
     /// pretrained generator), `TermDocIDs.length` of them, made unique by construction
     /// (`TermDocIDs`), decoded over a trie of those tokens.
     case terms
+    /// No docid to generate: the decoder generates n-grams that occur in the corpus
+    /// (tokenizer tokens, constrained by an `NGramIndex`), and documents are ranked by the
+    /// n-grams they contain (`NGramSearch`, after SEAL). A document is known by its
+    /// position ("#i", as atomic docids), and a document added later is searchable as soon
+    /// as its tokens are in the index.
+    case ngrams
 }

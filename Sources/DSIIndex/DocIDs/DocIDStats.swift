@@ -31,6 +31,7 @@ extension DocIDAssigner {
         let assignment: DocIDAssignment
         switch options.docids {
         case .atomic: assignment = atomic(ids)
+        case .ngrams: assignment = ngrams(ids)
         case .naive: assignment = naive(ids, seed: options.seed)
         case .terms:
             let texts = corpus.documents.map { $0.title + " " + $0.text }

@@ -12,7 +12,8 @@ public enum DocIDTokens: String, Codable, Sendable, CaseIterable {
 /// The decoder's vocabulary: PAD, BOS, EOS, then the docid tokens. With `digits` (and
 /// `naive` docids) digit d is token 3 + d; `atomic` document i is token 3 + i; `terms`
 /// symbols (tokenizer tokens and numbers) are numbered in order of first appearance over
-/// the documents in corpus order; with
+/// the documents in corpus order; `ngrams`: tokenizer token t is token 3 + t (`symbols`
+/// of them), and documents have no tokens (their targets are spans of their text); with
 /// `nodes` (semantic docids) tokens are numbered in order of first appearance over the
 /// documents in corpus order: a document's cluster prefixes (the docid without its last
 /// `leafDigits` digits, one token per prefix) and then the document itself. Documents
@@ -31,12 +32,17 @@ public struct TargetVocabulary: Sendable {
     public let scheme: DocIDScheme
     private var next: Int32
 
-    /// - Parameter leafDigits: the digits of a position within a k-means leaf (semantic docids).
-    public init(_ a: DocIDAssignment, mode: DocIDTokens = .digits, leafDigits: Int = 2) {
+    /// - Parameters:
+    ///   - leafDigits: the digits of a position within a k-means leaf (semantic docids).
+    ///   - symbols: the tokenizer's size (`ngrams`: the decoder generates its tokens).
+    public init(_ a: DocIDAssignment, mode: DocIDTokens = .digits, leafDigits: Int = 2, symbols: Int = 0) {
         self.scheme = a.scheme
         self.mode = a.scheme == .semantic ? mode : .digits
         self.leafDigits = leafDigits
-        next = Self.offset + (a.scheme == .atomic || a.scheme == .terms ? 0 : (self.mode == .digits ? 10 : 0))
+        next =
+            Self.offset
+            + (a.scheme == .ngrams
+                ? Int32(symbols) : (a.scheme == .atomic || a.scheme == .terms ? 0 : (self.mode == .digits ? 10 : 0)))
         tokens.reserveCapacity(a.docids.count)
         for d in a.docids { append(d) }
     }
@@ -49,6 +55,8 @@ public struct TargetVocabulary: Sendable {
         case (.atomic, _):
             t = [next]
             next += 1
+        case (.ngrams, _):
+            t = []
         case (.terms, _):
             t = docid.map { s in
                 if let tok = symbolToken[s] { return tok }

@@ -36,13 +36,20 @@ public final class TrainedIndex: @unchecked Sendable {
     /// Files left on disk by a `.resume` load (name → where it is): `lsa` is nil and
     /// `memory` empty in such an index, which refuses to add documents.
     public let carried: [String: CarriedFile]
+    /// The corpus's n-grams (`--docids ngrams` only): what decoding is constrained by and
+    /// documents are found through.
+    public let ngrams: NGramIndex?
 
     public init(
         options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, titles: [String], model: Seq2Seq, optimizer: AdamW,
         step: Int, trainingSeconds: Double, corpusFingerprint: String,
         lsa: LSA? = nil, memory: ReplayMemory = ReplayMemory(), generations: [Generation]? = nil, vocabulary: TargetVocabulary? = nil,
-        searchOnly: Bool = false, trie: DocIDTrie? = nil, viewStates: ViewStateCache? = nil, carried: [String: CarriedFile] = [:]
+        searchOnly: Bool = false, trie: DocIDTrie? = nil, viewStates: ViewStateCache? = nil, carried: [String: CarriedFile] = [:],
+        ngrams: NGramIndex? = nil
     ) {
+        precondition((docids.scheme == .ngrams) == (ngrams != nil), "an n-gram index exactly with ngrams docids")
+        precondition(ngrams.map { $0.documentCount == titles.count } ?? true, "one n-gram index document per document")
+        self.ngrams = ngrams
         self.searchOnly = searchOnly
         self.carried = carried
         self.viewStates = viewStates ?? ViewStateCache()
@@ -55,8 +62,8 @@ public final class TrainedIndex: @unchecked Sendable {
         self.lsa = lsa
         self.memory = memory
         self.generations = generations ?? [Generation(generation: 0, firstDocument: 0, documents: titles.count, mode: "train", source: "")]
-        // `vocabulary`, when given, must be `options.vocabulary(docids)` (the loader has built it already).
-        self.vocabulary = vocabulary ?? options.vocabulary(docids)
+        // `vocabulary`, when given, must be `options.vocabulary(docids, symbols:)` (the loader has built it already).
+        self.vocabulary = vocabulary ?? options.vocabulary(docids, symbols: tokenizer.count)
         // `trie`, when given, must hold `self.vocabulary`'s docids (`dsi add` grows the old one).
         self.trie = trie ?? DocIDTrie(self.vocabulary)
         self.model = model
@@ -79,11 +86,24 @@ public final class TrainedIndex: @unchecked Sendable {
     }
 
     /// Ranked documents for already tokenized queries (cut to the model's source length;
-    /// an empty one searches for the unknown token).
+    /// an empty one searches for the unknown token). With n-gram docids, `NGramSearch`
+    /// ranks the documents (`normalization` does not apply).
     public func search(
         tokens queries: [[Int32]], beam: Int = 10, topK: Int = 10, batch: Int = 32,
         normalization: ConstrainedBeamSearch.Normalization? = nil
     ) throws -> [[ConstrainedBeamSearch.Hit]] {
+        if let ngrams {
+            let searcher = NGramSearch(
+                model: model, index: ngrams, wordStart: tokenizer.vocab.map { $0.hasPrefix(Tokenizer.wordMarker) }, beam: beam, topK: topK)
+            var out: [[ConstrainedBeamSearch.Hit]] = []
+            var i = 0
+            while i < queries.count {
+                let chunk = queries[i..<min(queries.count, i + batch)].map { Array($0.prefix(model.config.sourceLength)) }
+                out += try searcher.search(chunk.map { $0.isEmpty ? [Tokenizer.unk] : $0 })
+                i += batch
+            }
+            return out
+        }
         let searcher = ConstrainedBeamSearch(
             model: model, trie: trie, beam: beam, topK: min(topK, beam),
             normalization: normalization ?? options.objective.searchNormalization)

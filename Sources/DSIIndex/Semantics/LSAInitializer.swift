@@ -16,7 +16,9 @@ import DSIText
 ///   documents' centroid and each document's row its own vector (normalised, scaled so
 ///   the logit is `temperature` × cosine). The untrained model then ranks documents by
 ///   cosine (atomic), or walks down the k-means tree by cosine to the centroids (nodes).
-///   Digit tokens are shared by unrelated documents and keep their random rows.
+///   Digit tokens are shared by unrelated documents and keep their random rows. With
+///   n-grams each tokenizer token's row is its normalised LSA term vector without the
+///   first (mean) dimension.
 public enum LSAInitializer {
     public static func apply(_ lsa: LSA, to model: Seq2Seq, vocabulary: TargetVocabulary, temperature: Float) {
         let c = model.config
@@ -57,8 +59,23 @@ public enum LSAInitializer {
         // it): the normalised mean of their documents' unit LSA vectors, scaled so the
         // logit is `temperature` × cosine against the unit-variance state the final layer
         // norm gives. Shared digits stand for no document set.
-        guard vocabulary.scheme == .atomic || vocabulary.scheme == .terms || vocabulary.mode == .nodes else { return }
         let head = p.tensor("lm_head.weight")
+        if vocabulary.scheme == .ngrams {
+            // N-grams: token t's output row is its LSA term vector, normalised, without
+            // the first dimension (the corpus's mean direction, which dominates every
+            // query's state: with it, the tokens of every document would come first), so
+            // the untrained model generates n-grams of tokens close to the query's.
+            let off = Int(TargetVocabulary.offset)
+            let L = lsa.dimensions
+            for t in Int(Tokenizer.specials.count)..<min(c.targetVocab - off, lsa.termVectors.shape[0]) {
+                var n: Float = 0
+                for j in 0..<k { n += lsa.termVectors[t * L + j] * lsa.termVectors[t * L + j] }
+                let inv = n > 0 ? temperature / (n * Float(C)).squareRoot() : 0
+                for j in 0..<C { head[(off + t) * C + j] = j < k && j > 0 ? lsa.termVectors[t * L + j] * inv : 0 }
+            }
+            return
+        }
+        guard vocabulary.scheme == .atomic || vocabulary.scheme == .terms || vocabulary.mode == .nodes else { return }
         let D = lsa.documentVectors.shape[0]
         let L = lsa.dimensions
         var unit = [Float](repeating: 0, count: D * k)

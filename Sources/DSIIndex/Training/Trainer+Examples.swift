@@ -64,8 +64,22 @@ extension Trainer {
                 out.append(TrainingExample(source: s, document: d))
             }
         }
+        if options.docids == .ngrams {
+            for i in out.indices { out[i].target = ngramTarget(out[i].document, rng: &rng) }
+        }
         out.shuffle(using: &rng)
         return out
+    }
+
+    /// An n-gram target for document `d` (`--docids ngrams`, after SEAL's unsupervised
+    /// pairs): `TrainingOptions.ngramLength` tokens of its title and text from a random
+    /// word start (fewer at the end), as decoder tokens.
+    func ngramTarget(_ d: Int, rng: inout SeededRNG) -> [Int32] {
+        let full = fullTokens(d)
+        let starts = full.indices.filter { wordStart[Int(full[$0])] }
+        guard !starts.isEmpty else { return [] }
+        let s = starts[rng.int(below: starts.count)]
+        return full[s..<min(full.count, s + TrainingOptions.ngramLength)].map { $0 + TargetVocabulary.offset }
     }
 
     /// `tokens` without a random `viewWordDropout` share of its words (a word: a token
@@ -120,7 +134,7 @@ extension Trainer {
                 src[b * S + i] = t
                 mask[b * S + i] = 1
             }
-            let target = vocabulary.target(e.document)
+            let target = e.target ?? vocabulary.target(e.document)
             for (i, t) in target.enumerated() where i < T {
                 tout[b * T + i] = t
                 tin[b * T + i] = i == 0 ? TargetVocabulary.bos : target[i - 1]

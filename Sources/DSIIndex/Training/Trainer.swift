@@ -176,14 +176,15 @@ public final class Trainer {
         case .atomic: assignment = DocIDAssigner.atomic(ids)
         case .naive: assignment = DocIDAssigner.naive(ids, seed: options.seed)
         case .terms: assignment = DocIDAssigner.terms(ids, keyTerms: keyTermTokens)
+        case .ngrams: assignment = DocIDAssigner.ngrams(ids)
         case .semantic:
             assignment = DocIDAssigner.semantic(
                 ids, vectors: lsa!.documentVectors, branching: options.branching, leafSize: options.leafSize, seed: options.seed)
         }
-        let vocabulary = options.vocabulary(assignment)
+        let vocabulary = options.vocabulary(assignment, symbols: tokenizer.count)
         var config = options.preset.modelConfig(
             sourceVocab: tokenizer.count, sourceLength: options.sourceLength, targetVocab: vocabulary.size,
-            targetLength: vocabulary.maxLength + 1, dropout: options.dropout)
+            targetLength: options.docids == .ngrams ? TrainingOptions.ngramLength : vocabulary.maxLength + 1, dropout: options.dropout)
         if let layers = options.layers {
             config.encoderLayers = layers
             config.decoderLayers = layers
@@ -198,7 +199,12 @@ public final class Trainer {
             lsa: lsa, memory: replayMemory(),
             generations: [
                 Generation(generation: 0, firstDocument: 0, documents: corpus.documents.count, mode: "train", source: corpus.directory)
-            ])
+            ],
+            ngrams: options.docids == .ngrams
+                ? NGramIndex(
+                    // The whole documents (a zero-label dev sentence is held out of training, not of the index).
+                    documents: corpus.documents.map { tokenizer.encode($0.title) + tokenizer.encode($0.text) },
+                    depth: TrainingOptions.ngramLength) : nil)
     }
 
     // MARK: - Evaluation
@@ -249,7 +255,7 @@ public final class Trainer {
             model: index.model, optimizer: index.optimizer, step: index.step, schedule: schedule, labelSmoothing: options.labelSmoothing,
             dropoutSeed: options.seed &+ 0xD0)
         loop.collective = collective
-        if options.objective == .trie {
+        if options.effectiveObjective == .trie {
             loop.candidates = TrieCandidates(trie: index.trie, maxCandidates: options.sampledCandidates, seed: options.seed)
         }
         let clock = ContinuousClock()

@@ -115,8 +115,16 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Digits of a document's position within its k-means leaf.
     public var leafDigits: Int { String(max(0, leafSize - 1)).count }
 
-    /// The decoder vocabulary these options give a docid assignment.
-    public func vocabulary(_ a: DocIDAssignment) -> TargetVocabulary {
-        TargetVocabulary(a, mode: docidTokens, leafDigits: leafDigits)
+    /// The decoder vocabulary these options give a docid assignment (`symbols`: the
+    /// tokenizer's size, which `ngrams` decodes over).
+    public func vocabulary(_ a: DocIDAssignment, symbols: Int) -> TargetVocabulary {
+        TargetVocabulary(a, mode: docidTokens, leafDigits: leafDigits, symbols: symbols)
     }
+
+    /// The longest n-gram `--docids ngrams` generates (tokens), as SEAL's 10.
+    public static let ngramLength = 10
+
+    /// The training objective: `full` for n-grams (any token may follow; the corpus, not
+    /// a docid trie, constrains decoding), `objective` otherwise.
+    public var effectiveObjective: OutputObjective { docids == .ngrams ? .full : objective }
 }
