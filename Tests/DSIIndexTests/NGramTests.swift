@@ -144,6 +144,16 @@ struct NGramTests {
         let qs = ["what is a comet", "cedar facts", ""]
         #expect(try back.search(qs) == index.search(qs) && lean.search(qs) == index.search(qs))
         #expect(back.docids.scheme == .ngrams && back.ngrams?.serialized() == ngrams.serialized())
+        // Score fusion takes n-gram scores relative to the query's best (not as log-probabilities).
+        let fs = try FusedSearch(
+            fusion: Fusion(method: .scores, weight: 1), index: back, corpusIDs: c.documents.map(\.id),
+            texts: c.documents.map { $0.title + " " + $0.text })
+        let modelHits = try back.search(["cedar facts"])
+        let fused = fs.fuse(queries: ["cedar facts"], modelHits: modelHits, topK: 10)[0]
+        #expect(abs((fused.first?.score ?? 0) - 1) < 1e-6 && fused.first?.document == modelHits[0].first?.document)
+        for (f, h) in zip(fused, modelHits[0]) where h.score > 0 {
+            #expect(abs(f.score - h.score / modelHits[0][0].score) < 1e-5)
+        }
         // A new document is searchable by its own words at once; nothing is trained.
         let doc = Document(id: "new1", title: "Comet falcon glacier", text: "The comet falcon glacier route.")
         var add = AddOptions()

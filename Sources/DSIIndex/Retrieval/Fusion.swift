@@ -10,7 +10,8 @@ import Foundation
 ///   the same as a guessing one.
 /// - `scores`: score interpolation: `weight · p_model + (1 − weight) · s_bm25 / max s_bm25`,
 ///   where `p_model` is the docid's probability (the exponential of the beam score, a
-///   log-probability) and BM25's scores are divided by the query's best; a document absent
+///   log-probability; with n-gram docids, whose scores are SEAL's sums of weights, the
+///   score divided by the query's best) and BM25's scores are divided by the query's best; a document absent
 ///   from a run scores 0 there. The model's confidence decides how much it counts.
 ///
 /// Ties go to the document the model ranks higher, then to BM25's order. The method and
@@ -66,6 +67,9 @@ public struct FusedSearch: Sendable {
     let bm25: BM25
     /// Corpus position → index position.
     let toIndex: [Int]
+    /// The model's scores are non-negative sums (`NGramSearch`), not log-probabilities:
+    /// `scores` fusion takes them over the query's best.
+    let relativeModelScores: Bool
 
     /// `texts`: each corpus document's searchable text (title and text), in corpus order.
     public init(fusion: Fusion, index: TrainedIndex, corpusIDs: [String], texts: [String]) throws {
@@ -81,6 +85,7 @@ public struct FusedSearch: Sendable {
         }
         self.fusion = fusion
         toIndex = map
+        relativeModelScores = index.docids.scheme == .ngrams
         bm25 = BM25(documents: texts)
     }
 
@@ -89,7 +94,14 @@ public struct FusedSearch: Sendable {
     public func fuse(queries: [String], modelHits: [[ConstrainedBeamSearch.Hit]], topK: Int) -> [[ConstrainedBeamSearch.Hit]] {
         zip(queries, modelHits).map { q, hits in
             let lexical = bm25.search(q, k: fusion.depth).map { (toIndex[$0.document], Double($0.score)) }
-            return fusion.fuse(model: hits.map { ($0.document, Double($0.score)) }, bm25: lexical, top: topK).map {
+            let best = Double(hits.first?.score ?? 1)
+            let model = hits.map { h in
+                (
+                    h.document,
+                    relativeModelScores ? (best > 0 && h.score > 0 ? Foundation.log(Double(h.score) / best) : -.infinity) : Double(h.score)
+                )
+            }
+            return fusion.fuse(model: model, bm25: lexical, top: topK).map {
                 ConstrainedBeamSearch.Hit(document: $0.document, score: Float($0.score))
             }
         }
