@@ -92,26 +92,25 @@ public final class TrainedIndex: @unchecked Sendable {
         tokens queries: [[Int32]], beam: Int = 10, topK: Int = 10, batch: Int = 32,
         normalization: ConstrainedBeamSearch.Normalization? = nil
     ) throws -> [[ConstrainedBeamSearch.Hit]] {
+        let search: ([[Int32]]) throws -> [[ConstrainedBeamSearch.Hit]]
         if let ngrams {
-            let searcher = NGramSearch(
-                model: model, index: ngrams, wordStart: tokenizer.vocab.map { $0.hasPrefix(Tokenizer.wordMarker) }, beam: beam, topK: topK)
-            var out: [[ConstrainedBeamSearch.Hit]] = []
-            var i = 0
-            while i < queries.count {
-                let chunk = queries[i..<min(queries.count, i + batch)].map { Array($0.prefix(model.config.sourceLength)) }
-                out += try searcher.search(chunk.map { $0.isEmpty ? [Tokenizer.unk] : $0 })
-                i += batch
-            }
-            return out
+            search =
+                NGramSearch(
+                    model: model, index: ngrams, wordStart: tokenizer.vocab.map { $0.hasPrefix(Tokenizer.wordMarker) }, beam: beam,
+                    topK: topK
+                ).search
+        } else {
+            search =
+                ConstrainedBeamSearch(
+                    model: model, trie: trie, beam: beam, topK: min(topK, beam),
+                    normalization: normalization ?? options.objective.searchNormalization
+                ).search
         }
-        let searcher = ConstrainedBeamSearch(
-            model: model, trie: trie, beam: beam, topK: min(topK, beam),
-            normalization: normalization ?? options.objective.searchNormalization)
         var out: [[ConstrainedBeamSearch.Hit]] = []
         var i = 0
         while i < queries.count {
             let chunk = queries[i..<min(queries.count, i + batch)].map { Array($0.prefix(model.config.sourceLength)) }
-            out += try searcher.search(chunk.map { $0.isEmpty ? [Tokenizer.unk] : $0 })
+            out += try search(chunk.map { $0.isEmpty ? [Tokenizer.unk] : $0 })
             i += batch
         }
         return out

@@ -50,15 +50,7 @@ public struct ConstrainedBeamSearch {
     public func search(_ sources: [[Int32]]) throws -> [[Hit]] {
         let Q = sources.count
         if Q == 0 { return [] }
-        let S = max(1, min(model.config.sourceLength, sources.map(\.count).max() ?? 1))
-        var src = [Int32](repeating: 0, count: Q * S)
-        var mask = [Float](repeating: 0, count: Q * S)
-        for (q, s) in sources.enumerated() {
-            for (i, t) in s.prefix(S).enumerated() {
-                src[q * S + i] = t
-                mask[q * S + i] = 1
-            }
-        }
+        let (src, mask, S) = Self.pack(sources, maxLength: model.config.sourceLength)
         let state = try model.beginDecoding(
             source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam, workspace: workspace, reusing: scratch.state)
         scratch.state = state
@@ -153,6 +145,23 @@ public struct ConstrainedBeamSearch {
             tokens = next
         }
         return finished
+    }
+}
+
+extension ConstrainedBeamSearch {
+    /// Sources as one padded batch: tokens and mask (Q × S, row-major) and S, the longest
+    /// source cut to `maxLength` (at least 1).
+    static func pack(_ sources: [[Int32]], maxLength: Int) -> (tokens: [Int32], mask: [Float], length: Int) {
+        let S = max(1, min(maxLength, sources.map(\.count).max() ?? 1))
+        var src = [Int32](repeating: 0, count: sources.count * S)
+        var mask = [Float](repeating: 0, count: sources.count * S)
+        for (q, s) in sources.enumerated() {
+            for (i, t) in s.prefix(S).enumerated() {
+                src[q * S + i] = t
+                mask[q * S + i] = 1
+            }
+        }
+        return (src, mask, S)
     }
 }
 

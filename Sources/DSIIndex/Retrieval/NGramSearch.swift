@@ -65,15 +65,7 @@ public struct NGramSearch {
     public func generate(_ sources: [[Int32]]) throws -> [[Key]] {
         let Q = sources.count
         if Q == 0 { return [] }
-        let S = max(1, min(model.config.sourceLength, sources.map(\.count).max() ?? 1))
-        var src = [Int32](repeating: 0, count: Q * S)
-        var mask = [Float](repeating: 0, count: Q * S)
-        for (q, s) in sources.enumerated() {
-            for (i, t) in s.prefix(S).enumerated() {
-                src[q * S + i] = t
-                mask[q * S + i] = 1
-            }
-        }
+        let (src, mask, S) = ConstrainedBeamSearch.pack(sources, maxLength: model.config.sourceLength)
         let steps = min(index.depth, model.config.targetLength)
         let state = try model.beginDecoding(
             source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam, workspace: workspace, reusing: scratch.state)
