@@ -192,7 +192,7 @@ public final class IndexService: @unchecked Sendable {
     public var snapshot: ServiceSnapshot { lock.withLock { current } }
 
     /// Whether documents can be added (fast mode needs a decoder token per document).
-    public var acceptsDocuments: Bool { snapshot.index.vocabulary.hasDocumentTokens }
+    public var acceptsDocuments: Bool { snapshot.index.addsFast }
 
     // MARK: Search
 
@@ -225,7 +225,7 @@ public final class IndexService: @unchecked Sendable {
         guard acceptsDocuments else {
             throw ServiceError(
                 .unsupported,
-                "this checkpoint's docids are shared digit tokens (\(snap.index.options.docids.rawValue), --docid-tokens \(snap.index.options.docidTokens.rawValue)); documents can be added online only with atomic docids or tree-node tokens (the default); use dsi add --mode replay"
+                "this checkpoint's docids are shared digit tokens (\(snap.index.options.docids.rawValue), --docid-tokens \(snap.index.options.docidTokens.rawValue)); documents can be added online only with atomic docids, tree-node tokens or n-grams; use dsi add --mode replay"
             )
         }
         guard !documents.isEmpty else { throw ServiceError(.badRequest, field: "documents", "expected at least one document") }

@@ -362,6 +362,35 @@ struct DurabilityTests {
         again.shutdown()
     }
 
+    @Test("n-gram retrieval takes adds online: indexed and searchable at once, consolidation trains nothing, a restart keeps them")
+    func ngramAdds() async throws {
+        let corpus = try Corpus(directory: try corpusDirectory())
+        var opts = TrainingOptions()
+        opts.preset = .tiny
+        opts.docids = .ngrams
+        opts.vocabSize = 300
+        opts.lsaDimensions = 16
+        opts.sourceLength = 24
+        opts.viewLength = 12
+        let t = try Trainer(corpus: corpus, options: opts)
+        let index = try t.makeIndex(corpusFingerprint: "f")
+        let ck = tempPath("ngrams")
+        try index.save(to: ck, corpusDirectory: corpus.directory, counts: [:])
+        let service = try IndexService(checkpoint: ck, options: quietOptions())
+        #expect(service.acceptsDocuments)
+        let added = try await service.add([newDocument(1, "kestrel mandolin")])
+        #expect(added.documents == 31)
+        let hit = try await service.search("kestrel mandolin", k: 5, beam: 10)
+        #expect(hit.results.first?.id == "new1", "the only document with both words: \(hit.results.map(\.id))")
+        let report = await service.consolidateAndWait()
+        #expect(report?.error == nil && report?.steps == 0)
+        service.shutdown()
+        let again = try IndexService(checkpoint: ck, options: quietOptions())
+        #expect(again.snapshot.documents == 31)
+        #expect(try await again.search("kestrel mandolin", k: 5, beam: 10).results.first?.id == "new1")
+        again.shutdown()
+    }
+
     @Test("a checkpoint whose docids are shared digit tokens is served read-only: adds are 501")
     func digitsReadOnly() async throws {
         let corpus = try Corpus(directory: try corpusDirectory())

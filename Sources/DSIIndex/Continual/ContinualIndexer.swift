@@ -111,7 +111,7 @@ public enum ContinualIndexer {
             guard !known.contains(d.id) else { throw Failure(description: "document \"\(d.id)\" is already indexed") }
             guard seen.insert(d.id).inserted else { throw Failure(description: "document \"\(d.id)\" appears twice") }
         }
-        if mode == .fast && !old.vocabulary.hasDocumentTokens && old.ngrams == nil {
+        if mode == .fast && !old.addsFast {
             throw Failure(
                 description:
                     "--mode fast fits a per-document output token; this checkpoint's docids are made of shared tokens ("

@@ -137,6 +137,11 @@ public struct CarriedFile: Sendable, Equatable {
 }
 
 extension TrainedIndex {
+    /// Whether documents can be added in fast mode (`dsi add --mode fast`, `dsi serve`):
+    /// every document has an output token of its own to fit, or (n-gram retrieval) adding
+    /// a document is indexing its tokens.
+    public var addsFast: Bool { vocabulary.hasDocumentTokens || ngrams != nil }
+
     /// The docid as a person reads it: term docids as their tokens' text joined by "·"
     /// (numbers as "#n"); other schemes as `DocIDAssignment.text`.
     public func readableDocID(_ d: Int) -> String {
