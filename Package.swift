@@ -30,7 +30,7 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "DSITensor", dependencies: ["COpenBLAS"]),
+        .target(name: "DSITensor", dependencies: ["COpenBLAS", "CDSIKernels"]),
         // MPI (Open MPI) for data-parallel training under `mpirun`; only DSIDistributed
         // imports it.
         .systemLibrary(

@@ -28,6 +28,8 @@ public enum OpsBenchmark {
         public var fmaVectorFloats: Int? = nil
         /// The instruction set the element-wise C kernels run with (Sources/CDSIKernels).
         public var elementwiseISA = String(cString: dsi_kernels_isa())
+        /// What the large products multiplied (`--precision`; the FMA peak is float32's).
+        public var precision = BLAS.precision.rawValue
         /// Milliseconds per timed step in each `OpFamily` (exclusive; `OpProfile`).
         public var trainOpMilliseconds: [OpFamily: Double] = [:]
 
@@ -53,6 +55,7 @@ public enum OpsBenchmark {
             case peakFraction = "train_fraction_of_fma_peak"
             case trainOpMilliseconds = "train_op_ms_per_step"
             case elementwiseISA = "elementwise_isa"
+            case precision
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -78,13 +81,14 @@ public enum OpsBenchmark {
             try c.encode(blasCore, forKey: .blasCore)
             try c.encode(blasCoreForced, forKey: .blasCoreForced)
             try c.encode(elementwiseISA, forKey: .elementwiseISA)
+            try c.encode(precision, forKey: .precision)
             try c.encode(
                 Dictionary(uniqueKeysWithValues: trainOpMilliseconds.map { ($0.key.rawValue, $0.value) }), forKey: .trainOpMilliseconds)
         }
 
         public var text: String {
             var s =
-                "threads \(threads), OpenBLAS core \(blasCore)\(blasCoreForced ? " (chosen at start-up for this CPU)" : ""), element-wise kernels \(elementwiseISA)\n"
+                "threads \(threads), OpenBLAS core \(blasCore)\(blasCoreForced ? " (chosen at start-up for this CPU)" : ""), element-wise kernels \(elementwiseISA), products \(precision)\n"
             for (shape, g) in sgemm { s += "sgemm \(shape): \(fmt(g)) GFLOP/s\n" }
             s += "training step (B \(batch), S \(sourceLength), T \(targetLength), \(parameters) parameters): "
             s += "\(fmt(stepsPerSecond, 3)) steps/s, median \(fmt(stepSecondsMedian, 3)) s, "

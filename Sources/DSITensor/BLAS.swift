@@ -1,3 +1,4 @@
+import CDSIKernels
 import COpenBLAS
 
 /// The one way this project multiplies matrices: `cblas_sgemm`, row-major, with the
@@ -20,6 +21,12 @@ public enum BLAS {
     ) {
         if m == 0 || n == 0 { return }
         _ = Threads.configured
+        if usesBFloat16(m: m, n: n, k: k) {
+            bfloat16Product(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
+                threads: 1)
+            return
+        }
         if k == 0 {
             // BLAS leaves C scaled by beta; do the same so callers need no special case.
             if beta == 0 {
@@ -71,6 +78,12 @@ public enum BLAS {
         parallel: Bool, threads: Int? = nil
     ) {
         let threads = threads ?? Threads.current
+        if parallel && usesBFloat16(m: m, n: n, k: k) {
+            bfloat16Product(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
+                threads: threads)
+            return
+        }
         let work = Double(m) * Double(n) * Double(k)
         if !parallel || threads == 1 || work < 262_144 || max(m, n) < 32 {
             sgemm(
@@ -108,4 +121,100 @@ public enum BLAS {
 
     /// The kernel family OpenBLAS picked for this CPU.
     public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    // MARK: - bfloat16 products
+
+    /// What the large products multiply (`--precision`). Process-wide, like the thread count.
+    public enum Precision: String, Sendable, CaseIterable {
+        /// float32 throughout: OpenBLAS's sgemm.
+        case float32
+        /// Products of at least `bfloat16MinimumWork` multiply-adds (m, n, k ≥ 16) round both
+        /// operands to bfloat16 and accumulate in float32, in the project's AVX512-BF16
+        /// kernel (`CDSIKernels/bf16.c`); smaller ones, and everything else, stay float32.
+        case bfloat16
+    }
+
+    /// Whether this CPU has the AVX512-BF16 instructions `Precision.bfloat16` needs.
+    public static let bfloat16Available: Bool = dsi_bf16_available() != 0
+
+    public struct PrecisionUnavailable: Error, CustomStringConvertible {
+        public var description: String {
+            "bfloat16 products need a CPU with AVX512-BF16 (Intel Cooper Lake, Sapphire Rapids or later; AMD Zen 4 or later); this one has none: use --precision float32"
+        }
+    }
+
+    nonisolated(unsafe) private static var _precision: Precision = .float32
+
+    /// The precision of the large products (default float32).
+    public static var precision: Precision { _precision }
+
+    /// Sets the precision of the large products; bfloat16 only where the CPU has it.
+    public static func setPrecision(_ p: Precision) throws(PrecisionUnavailable) {
+        if p == .bfloat16 && !bfloat16Available { throw PrecisionUnavailable() }
+        _precision = p
+    }
+
+    /// Products smaller than this (multiply-adds) stay float32 under bfloat16: packing
+    /// costs more than it saves.
+    public static let bfloat16MinimumWork = 1 << 20
+
+    @inline(__always)
+    static func usesBFloat16(m: Int, n: Int, k: Int) -> Bool {
+        _precision == .bfloat16 && m >= 16 && n >= 16 && k >= 16 && m * n * k >= bfloat16MinimumWork
+    }
+
+    /// C = alpha op(A) op(B) + beta C with bfloat16 operands and float32 accumulation, on
+    /// `threads` threads: B is packed in blocks of 32 columns and A in rows (or, transposed,
+    /// in pairs of k), both split across the threads, then each thread multiplies its rows
+    /// (multiples of the kernel's 14) against all of packed B.
+    public static func bfloat16Product(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
+    ) {
+        precondition(bfloat16Available, "bfloat16 products need AVX512-BF16")
+        let kp = (k + 1) / 2
+        let blocks = (n + 31) / 32
+        let bpack = UnsafeMutablePointer<UInt16>.allocate(capacity: blocks * kp * 64)
+        let apack = UnsafeMutablePointer<UInt32>.allocate(capacity: m * kp)
+        defer {
+            bpack.deallocate()
+            apack.deallocate()
+        }
+        let t = max(1, threads)
+        parallelFor(min(t, blocks), threads: min(t, blocks)) { parts in
+            let P = min(t, blocks)
+            for part in parts {
+                let lo = blocks * part / P
+                let hi = blocks * (part + 1) / P
+                if lo >= hi { continue }
+                let n0 = lo * 32
+                let width = min(n, hi * 32) - n0
+                dsi_bf16_pack_b(transB ? b + n0 * ldb : b + n0, ldb, transB ? 1 : 0, k, width, bpack + lo * kp * 64)
+            }
+        }
+        let tiles = (m + 13) / 14
+        let P = min(t, tiles)
+        parallelFor(P, threads: P) { parts in
+            for part in parts {
+                let lo = min(m, tiles * part / P * 14)
+                let hi = min(m, tiles * (part + 1) / P * 14)
+                if lo >= hi { continue }
+                if transA {
+                    dsi_bf16_pack_a(a + lo, lda, 1, hi - lo, k, apack + lo, m)
+                } else {
+                    dsi_bf16_pack_a(a + lo * lda, lda, 0, hi - lo, k, apack + lo * kp, 0)
+                }
+            }
+        }
+        parallelFor(P, threads: P) { parts in
+            for part in parts {
+                let lo = min(m, tiles * part / P * 14)
+                let hi = min(m, tiles * (part + 1) / P * 14)
+                if lo >= hi { continue }
+                dsi_bf16_gemm_packed(
+                    hi - lo, n, k, alpha, transA ? apack + lo : apack + lo * kp, transA ? 1 : kp, transA ? m : 1, bpack, beta,
+                    c + lo * ldc, ldc)
+            }
+        }
+    }
 }

@@ -277,3 +277,74 @@ struct LAPACKTests {
         for i in 0..<6 { #expect(abs(x[i] - b[i]) < 1e-12) }
     }
 }
+
+@Suite("bfloat16 products (AVX512-BF16)", .enabled(if: BLAS.bfloat16Available, "the CPU has no AVX512-BF16"))
+struct BFloat16ProductTests {
+    static let shapes: [(m: Int, n: Int, k: Int)] = [(16, 16, 16), (29, 45, 33), (50, 70, 7), (14, 32, 64), (100, 3, 40), (3, 97, 18)]
+
+    /// op(A) op(B) for one shape and transpose pair, by the kernel on `threads` threads and
+    /// by a Double loop; inputs from `value`.
+    func run(
+        transA: Bool, transB: Bool, _ s: (m: Int, n: Int, k: Int), threads: Int, value: (inout SeededRNG) -> Float
+    ) -> (got: [Float], want: [Float], bound: [Float]) {
+        var rng = SeededRNG(seed: UInt64(s.m * 1000 + s.n * 10 + s.k))
+        let lda = (transA ? s.m : s.k) + 3
+        let ldb = (transB ? s.k : s.n) + 5
+        let ldc = s.n + 2
+        let a = (0..<((transA ? s.k : s.m) * lda)).map { _ in value(&rng) }
+        let b = (0..<((transB ? s.n : s.k) * ldb)).map { _ in value(&rng) }
+        let c0 = (0..<(s.m * ldc)).map { _ in value(&rng) }
+        var got = c0
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                got.withUnsafeMutableBufferPointer { cp in
+                    BLAS.bfloat16Product(
+                        transA: transA, transB: transB, m: s.m, n: s.n, k: s.k, alpha: 0.5, a: ap.baseAddress!, lda: lda,
+                        b: bp.baseAddress!, ldb: ldb, beta: 0.75, c: cp.baseAddress!, ldc: ldc, threads: threads)
+                }
+            }
+        }
+        var want = c0
+        var bound = [Float](repeating: 0, count: c0.count)
+        for i in 0..<s.m {
+            for j in 0..<s.n {
+                var sum: Double = 0
+                var abs: Double = 0
+                for p in 0..<s.k {
+                    let x = Double(transA ? a[p * lda + i] : a[i * lda + p])
+                    let y = Double(transB ? b[j * ldb + p] : b[p * ldb + j])
+                    sum += x * y
+                    abs += Swift.abs(x * y)
+                }
+                want[i * ldc + j] = Float(0.5 * sum + 0.75 * Double(c0[i * ldc + j]))
+                bound[i * ldc + j] = Float(0.5 * abs)
+            }
+        }
+        return (got, want, bound)
+    }
+
+    @Test(
+        "inputs that bfloat16 holds exactly give the exact product, for every transpose pair, odd sizes and 1 or 2 threads",
+        arguments: [(false, false), (false, true), (true, false), (true, true)], [1, 2])
+    func exact(transposes: (Bool, Bool), threads: Int) {
+        for s in Self.shapes {
+            // Multiples of 1/16 up to 4 in magnitude: 7 significant bits, exact in bfloat16.
+            let r = run(transA: transposes.0, transB: transposes.1, s, threads: threads) { Float($0.int(below: 129) - 64) / 16 }
+            for i in r.got.indices {
+                #expect(abs(r.got[i] - r.want[i]) <= 1e-5 * max(1, r.bound[i]), "\(s) element \(i): \(r.got[i]) vs \(r.want[i])")
+            }
+        }
+    }
+
+    @Test("general inputs are within bfloat16's rounding of the product (2 × 2⁻⁸ of Σ|a·b| per element)")
+    func rounding() {
+        for s in Self.shapes {
+            for t in [(false, true), (true, false)] {
+                let r = run(transA: t.0, transB: t.1, s, threads: 2) { $0.uniform() * 2 - 1 }
+                for i in r.got.indices {
+                    #expect(abs(r.got[i] - r.want[i]) <= 2 * 0.00390625 * r.bound[i] + 1e-5, "\(s) \(t) element \(i)")
+                }
+            }
+        }
+    }
+}

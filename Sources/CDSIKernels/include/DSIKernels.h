@@ -44,4 +44,18 @@ void dsi_softmax_backward_rows(float *G, const float *P, long rows, long cols, f
 // Which instruction set the kernels run with on this CPU: "avx512f", "avx2" or "baseline".
 const char *dsi_kernels_isa(void);
 
+
+// bfloat16 products (bf16.c): only where dsi_bf16_available() says the CPU has AVX512-BF16.
+// Packed B: for each block of 32 columns of op(B) (K x N), for each pair of k, the 32
+// columns' (k, k+1) values as bfloat16: ceil(N / 32) x ceil(K / 2) x 64 values, zero-padded.
+// Packed A: op(A) (M x K) as 32-bit (k, k+1) pairs: pair p of row m at m * ceil(K / 2) + p
+// (transA 0), or at p * ldo + m (transA 1; ldo is ignored otherwise). dsi_bf16_gemm_packed reads row r's pair p at
+// apack[r * rs + p * ks] and computes C = alpha op(A) op(B) + beta C for its M rows.
+#include <stdint.h>
+int dsi_bf16_available(void);
+void dsi_bf16_pack_b(const float *B, long ldb, long transB, long K, long N, uint16_t *out);
+void dsi_bf16_pack_a(const float *A, long lda, long transA, long M, long K, uint32_t *out, long ldo);
+void dsi_bf16_gemm_packed(long M, long N, long K, float alpha, const uint32_t *apack, long rs, long ks, const uint16_t *bpack,
+                          float beta, float *C, long ldc);
+
 #endif
