@@ -1,4 +1,5 @@
 import DSIIndex
+import DSITensor
 import Foundation
 import Testing
 
@@ -49,6 +50,24 @@ struct CLITests {
         let out = tempPath("cli-ckpt")
         _ = try t.train(index, budget: .steps(2), output: out, evalEvery: 100)
         return (out, dir)
+    }
+
+    @Test("--precision bfloat16 trains with the bfloat16 kernel where the CPU has AVX512-BF16, and is refused clearly where not", needsDSI)
+    func precision() throws {
+        let (status, out, err) = try runDSI([
+            "bench", "ops", "--steps", "2", "--warmup", "1", "--threads", "1", "--precision", "bfloat16", "--json",
+        ])
+        if BLAS.bfloat16Available {
+            #expect(status == 0, "\(err)")
+            let o = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+            #expect(o?["precision"] as? String == "bfloat16")
+            let loss = (o?["loss_first_last"] as? [Double]) ?? []
+            #expect(loss.count == 2 && loss.allSatisfy(\.isFinite))
+        } else {
+            #expect(status != 0 && err.contains("AVX512-BF16") && err.contains("--precision float32"), "\(err)")
+        }
+        let (bad, _, badErr) = try runDSI(["bench", "ops", "--precision", "float16"])
+        #expect(bad != 0 && badErr.contains("float32") && badErr.contains("bfloat16"), "\(badErr)")
     }
 
     @Test("dsi query, eval and train fail clearly on bad input", needsDSI)
