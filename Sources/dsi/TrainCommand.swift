@@ -91,6 +91,7 @@ struct TrainCommand: ParsableCommand {
         log(
             "kernels: OpenBLAS \(BLAS.coreName)" + (ComputeOptions.kernelsChosenAtStartup ? " (chosen at start-up for this CPU)" : "")
                 + ", \(Threads.count) thread" + (Threads.count == 1 ? "" : "s")
+                + (BLAS.precision == .bfloat16 ? ", large products in bfloat16 (float32 accumulation)" : "")
                 + (collective.map { " per rank, \($0.size) MPI ranks" } ?? ""))
         var options = TrainingOptions()
         options.preset = preset
