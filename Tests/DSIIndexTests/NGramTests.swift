@@ -158,10 +158,14 @@ struct NGramTests {
         let doc = Document(id: "new1", title: "Comet falcon glacier", text: "The comet falcon glacier route.")
         var add = AddOptions()
         add.sample = 0
-        let (grown, r) = try ContinualIndexer.add(back, documents: [doc], source: "test", options: add)
+        let (grown, r) = try ContinualIndexer.add(
+            back, documents: [doc], queries: [("route of the comet falcon", 0)], source: "test", options: add)
         let D = c.documents.count
         #expect(r.steps == 0 && grown.docids.corpusIDs.last == "new1" && grown.ngrams?.documentCount == D + 1)
         #expect(grown.model === back.model)
+        // Its labelled query is remembered (for a later retraining), like every other view.
+        #expect(
+            grown.memory.views.contains { $0.document == D && $0.kind == .query && $0.tokens == grown.encode("route of the comet falcon") })
         let phrase = grown.encode("comet falcon glacier")
         let only = NGramSearch(model: grown.model, index: grown.ngrams!, wordStart: wordStart).rank([.init(tokens: phrase, logp: -0.1)])
         #expect(only.map(\.document) == [D], "the new document alone holds the phrase")

@@ -22,7 +22,8 @@ extension ContinualIndexer {
             for q in judged.queryIDs { for d in judged.judgements[q]!.keys.sorted() { labelled.append((qs[q]!.text, position[d]!)) } }
         }
         log(
-            "adding \(docs.count) documents to \(checkpoint) (\(index.docids.corpusIDs.count) indexed), mode \(options.mode.rawValue)"
+            "adding \(docs.count) documents to \(checkpoint) (\(index.docids.corpusIDs.count) indexed), "
+                + (index.ngrams != nil ? "n-gram index only (nothing to train)" : "mode \(options.mode.rawValue)")
                 + (labelled.isEmpty ? "" : ", \(labelled.count) labelled queries"))
         var (grown, report) = try add(index, documents: docs, queries: labelled, source: path, options: options, log: log)
         report.skippedQrels = skipped

@@ -24,7 +24,9 @@ public enum ContinualIndexer {
         let clock = ContinuousClock()
         let t0 = clock.now
         try check(old, documents: documents, mode: options.mode)
-        if old.ngrams != nil { return try addNGrams(old, documents: documents, source: source, options: options, log: log) }
+        if old.ngrams != nil {
+            return try addNGrams(old, documents: documents, queries: queries, source: source, options: options, log: log)
+        }
         let opts = old.options
         let D0 = old.docids.corpusIDs.count
         var news = NewDocument.tokenize(documents, queries: queries, index: old)
@@ -126,12 +128,13 @@ public enum ContinualIndexer {
     /// tokens are in the n-gram index, so an add (either mode) indexes it and trains
     /// nothing; the model is shared with `old`. Labelled queries are remembered as views.
     static func addNGrams(
-        _ old: TrainedIndex, documents: [Document], source: String, options: AddOptions, log: (String) -> Void
+        _ old: TrainedIndex, documents: [Document], queries: [(text: String, document: Int)], source: String, options: AddOptions,
+        log: (String) -> Void
     ) throws -> (TrainedIndex, AddReport) {
         let clock = ContinuousClock()
         let t0 = clock.now
         let D0 = old.docids.corpusIDs.count
-        let news = NewDocument.tokenize(documents, queries: [], index: old)
+        let news = NewDocument.tokenize(documents, queries: queries, index: old)
         var ngrams = old.ngrams!
         ngrams.append(news.map(\.full))
         let docids = DocIDAssignment(
@@ -141,6 +144,7 @@ public enum ContinualIndexer {
         for (i, n) in news.enumerated() {
             memory.remember(
                 document: D0 + i, full: n.full, title: n.title, terms: n.terms, span: nil, viewLength: old.options.viewLength)
+            for q in n.queries { memory.views.append(.init(document: D0 + i, kind: .query, tokens: q)) }
         }
         let generation = (old.generations.map(\.generation).max() ?? 0) + 1
         let grown = TrainedIndex(
