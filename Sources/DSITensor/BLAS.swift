@@ -92,12 +92,10 @@ public enum BLAS {
         }
         let alongM = m >= n
         let extent = alongM ? m : n
-        let tiles = (extent + 15) / 16
-        let parts = min(threads, tiles)
+        let parts = min(threads, (extent + 15) / 16)
         parallelFor(parts, threads: parts) { range in
             for part in range {
-                let lo = min(extent, tiles * part / parts * 16)
-                let hi = min(extent, tiles * (part + 1) / parts * 16)
+                let (lo, hi) = band(part, of: parts, extent: extent, tile: 16)
                 if lo >= hi { continue }
                 if alongM {
                     let aBlock = transA ? a + lo : a + lo * lda
@@ -121,6 +119,14 @@ public enum BLAS {
 
     /// The kernel family OpenBLAS picked for this CPU.
     public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// Part `part` of `parts` contiguous bands of 0..<extent, cut at multiples of `tile`
+    /// (the kernels' tile), as even as whole tiles allow.
+    @inline(__always)
+    static func band(_ part: Int, of parts: Int, extent: Int, tile: Int) -> (Int, Int) {
+        let tiles = (extent + tile - 1) / tile
+        return (min(extent, tiles * part / parts * tile), min(extent, tiles * (part + 1) / parts * tile))
+    }
 
     // MARK: - bfloat16 products
 
@@ -181,23 +187,18 @@ public enum BLAS {
             apack.deallocate()
         }
         let t = max(1, threads)
-        parallelFor(min(t, blocks), threads: min(t, blocks)) { parts in
-            let P = min(t, blocks)
+        let PB = min(t, blocks)
+        parallelFor(PB, threads: PB) { parts in
             for part in parts {
-                let lo = blocks * part / P
-                let hi = blocks * (part + 1) / P
-                if lo >= hi { continue }
-                let n0 = lo * 32
-                let width = min(n, hi * 32) - n0
-                dsi_bf16_pack_b(transB ? b + n0 * ldb : b + n0, ldb, transB ? 1 : 0, k, width, bpack + lo * kp * 64)
+                let (n0, n1) = band(part, of: PB, extent: n, tile: 32)
+                if n0 >= n1 { continue }
+                dsi_bf16_pack_b(transB ? b + n0 * ldb : b + n0, ldb, transB ? 1 : 0, k, n1 - n0, bpack + n0 / 32 * kp * 64)
             }
         }
-        let tiles = (m + 13) / 14
-        let P = min(t, tiles)
+        let P = min(t, (m + 13) / 14)
         parallelFor(P, threads: P) { parts in
             for part in parts {
-                let lo = min(m, tiles * part / P * 14)
-                let hi = min(m, tiles * (part + 1) / P * 14)
+                let (lo, hi) = band(part, of: P, extent: m, tile: 14)
                 if lo >= hi { continue }
                 if transA {
                     dsi_bf16_pack_a(a + lo, lda, 1, hi - lo, k, apack + lo, m)
@@ -208,8 +209,7 @@ public enum BLAS {
         }
         parallelFor(P, threads: P) { parts in
             for part in parts {
-                let lo = min(m, tiles * part / P * 14)
-                let hi = min(m, tiles * (part + 1) / P * 14)
+                let (lo, hi) = band(part, of: P, extent: m, tile: 14)
                 if lo >= hi { continue }
                 dsi_bf16_gemm_packed(
                     hi - lo, n, k, alpha, transA ? apack + lo : apack + lo * kp, transA ? 1 : kp, transA ? m : 1, bpack, beta,

@@ -37,10 +37,8 @@ func corpusDirectory() throws -> String {
     return dir
 }
 
-/// A checkpoint trained once per test process (tiny preset, semantic docids with node
-/// tokens: the default scheme), copied for each test that changes it.
-let trainedCheckpoint: Result<String, any Error> = Result {
-    let corpus = try Corpus(directory: try corpusDirectory())
+/// The fixtures' training options: the tiny preset and sizes for a 30-document corpus.
+func fixtureOptions() -> TrainingOptions {
     var o = TrainingOptions()
     o.preset = .tiny
     o.batchSize = 16
@@ -51,7 +49,23 @@ let trainedCheckpoint: Result<String, any Error> = Result {
     o.sourceLength = 24
     o.viewLength = 12
     o.seed = 7
-    let trainer = try Trainer(corpus: corpus, options: o)
+    return o
+}
+
+/// An untrained checkpoint of the fixture corpus with these options (saved, not trained).
+func untrainedCheckpoint(_ o: TrainingOptions, name: String) throws -> String {
+    let corpus = try Corpus(directory: try corpusDirectory())
+    let index = try Trainer(corpus: corpus, options: o).makeIndex(corpusFingerprint: "f")
+    let ck = tempPath(name)
+    try index.save(to: ck, corpusDirectory: corpus.directory, counts: [:])
+    return ck
+}
+
+/// A checkpoint trained once per test process (tiny preset, semantic docids with node
+/// tokens: the default scheme), copied for each test that changes it.
+let trainedCheckpoint: Result<String, any Error> = Result {
+    let corpus = try Corpus(directory: try corpusDirectory())
+    let trainer = try Trainer(corpus: corpus, options: fixtureOptions())
     let index = try trainer.makeIndex(corpusFingerprint: "test")
     let out = tempPath("ck")
     _ = try trainer.train(index, budget: .steps(60), output: out, evalEvery: 30)

@@ -364,18 +364,9 @@ struct DurabilityTests {
 
     @Test("n-gram retrieval takes adds online: indexed and searchable at once, consolidation trains nothing, a restart keeps them")
     func ngramAdds() async throws {
-        let corpus = try Corpus(directory: try corpusDirectory())
-        var opts = TrainingOptions()
-        opts.preset = .tiny
+        var opts = fixtureOptions()
         opts.docids = .ngrams
-        opts.vocabSize = 300
-        opts.lsaDimensions = 16
-        opts.sourceLength = 24
-        opts.viewLength = 12
-        let t = try Trainer(corpus: corpus, options: opts)
-        let index = try t.makeIndex(corpusFingerprint: "f")
-        let ck = tempPath("ngrams")
-        try index.save(to: ck, corpusDirectory: corpus.directory, counts: [:])
+        let ck = try untrainedCheckpoint(opts, name: "ngrams")
         let service = try IndexService(checkpoint: ck, options: quietOptions())
         #expect(service.acceptsDocuments)
         let added = try await service.add([newDocument(1, "kestrel mandolin")])
@@ -393,18 +384,9 @@ struct DurabilityTests {
 
     @Test("a checkpoint whose docids are shared digit tokens is served read-only: adds are 501")
     func digitsReadOnly() async throws {
-        let corpus = try Corpus(directory: try corpusDirectory())
-        var opts = TrainingOptions()
-        opts.preset = .tiny
+        var opts = fixtureOptions()
         opts.docidTokens = .digits
-        opts.vocabSize = 300
-        opts.lsaDimensions = 16
-        opts.branching = 3
-        opts.leafSize = 4
-        let t = try Trainer(corpus: corpus, options: opts)
-        let index = try t.makeIndex(corpusFingerprint: "f")
-        let ck = tempPath("digits")
-        try index.save(to: ck, corpusDirectory: corpus.directory, counts: [:])
+        let ck = try untrainedCheckpoint(opts, name: "digits")
         let service = try IndexService(checkpoint: ck, options: quietOptions())
         #expect(!service.acceptsDocuments)
         try await withServer(service) { client in
