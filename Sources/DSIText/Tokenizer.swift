@@ -22,6 +22,8 @@ public final class Tokenizer: @unchecked Sendable {
     public let merges: [(Int32, Int32)]
     /// Id of the first merged token (after specials and the alphabet).
     public let firstMergeID: Int32
+    /// Per token id: does it start a word (its string begins with `wordMarker`)?
+    public let wordStart: [Bool]
     private let ids: [String: Int32]
     private let rank: [UInt64: Int32]
     private let cacheLock = NSLock()
@@ -33,6 +35,7 @@ public final class Tokenizer: @unchecked Sendable {
         self.vocab = vocab
         self.merges = merges
         self.firstMergeID = firstMergeID
+        wordStart = vocab.map { $0.hasPrefix(Self.wordMarker) }
         var ids: [String: Int32] = [:]
         for (i, t) in vocab.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
         self.ids = ids

@@ -96,7 +96,7 @@ public final class TrainedIndex: @unchecked Sendable {
         if let ngrams {
             search =
                 NGramSearch(
-                    model: model, index: ngrams, wordStart: tokenizer.vocab.map { $0.hasPrefix(Tokenizer.wordMarker) }, beam: beam,
+                    model: model, index: ngrams, wordStart: tokenizer.wordStart, beam: beam,
                     topK: topK
                 ).search
         } else {

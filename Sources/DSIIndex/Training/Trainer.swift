@@ -23,8 +23,8 @@ public final class Trainer {
     let sentenceStarts: [[Int32]]
     /// No labelled train queries: dev is held-out sentences (`HeldOutSentences`).
     public let zeroLabel: Bool
-    /// Per token id: does it start a word (its string begins with the word marker)?
-    let wordStart: [Bool]
+    /// Per token id: does it start a word? (The tokenizer's.)
+    var wordStart: [Bool] { tokenizer.wordStart }
     public let trainPairs: [(query: String, document: Int)]
     /// The train queries' tokens, cut to the source length (parallel to `trainPairs`).
     let trainPairTokens: [[Int32]]
@@ -54,7 +54,6 @@ public final class Trainer {
                 },
                 vocabSize: options.vocabSize)
         tokenizer = tok
-        wordStart = tok.vocab.map { $0.hasPrefix(Tokenizer.wordMarker) }
         // Train queries, split deterministically (by a hash of the id) into train and dev.
         var pairs: [(String, Int)] = []
         var dev: [(String, Set<Int>)] = []
