@@ -150,7 +150,7 @@ public enum ContinualIndexer {
         let grown = TrainedIndex(
             options: old.options, tokenizer: old.tokenizer, docids: docids, titles: old.titles + documents.map(\.title), model: old.model,
             optimizer: old.optimizer, step: old.step, trainingSeconds: old.trainingSeconds, corpusFingerprint: old.corpusFingerprint,
-            lsa: old.lsa?.appending(documentRows: old.lsa.map { l in news.flatMap { l.project($0.full) } } ?? []), memory: memory,
+            lsa: old.lsa.map { l in l.appending(documentRows: news.flatMap { l.project($0.full) }) }, memory: memory,
             generations: old.generations + [
                 Generation(
                     generation: generation, firstDocument: D0, documents: documents.count, mode: options.mode.rawValue, source: source)
