@@ -109,6 +109,10 @@ public final class ParameterArena: @unchecked Sendable {
     /// Whether gradients or moments have been allocated (an inference-only model has neither).
     public var holdsTrainingState: Bool { _grads != nil || _m != nil || _v != nil }
 
+    /// Row-sparse entries of at least this many bytes hand their gradient pages back at
+    /// each `zeroGrads` (smaller ones are written with zeros).
+    public var releaseBytes = 16 << 20
+
     /// Marks entries `names` as row-sparse (updated lazily when rows are known).
     public func markRowSparse(_ names: [String]) {
         rowSparse = names.compactMap { index[$0] }.sorted()
@@ -150,10 +154,19 @@ public final class ParameterArena: @unchecked Sendable {
             return
         }
         for span in denseSpans() { (g.data + span.lowerBound).update(repeating: 0, count: span.count) }
+        // Large row-sparse entries (a docid per row) give their dirty rows' pages back
+        // instead, so their gradient never grows resident as training reaches more of
+        // their rows: at a million documents it would be 2 GB by the end of an epoch.
+        // Every other element of those pages is zero by now or is a dirty row.
         for i in rowSparse {
             let e = entries[i]
             let w = e.rowWidth
-            for r in dirty[i] ?? [] { (g.data + e.offset + Int(r) * w).update(repeating: 0, count: w) }
+            let rows = (dirty[i] ?? []).map { (e.offset + Int($0) * w)..<(e.offset + Int($0 + 1) * w) }
+            if e.count * 4 >= releaseBytes {
+                g.zeroReleasingPages(rows)
+            } else {
+                for r in rows { (g.data + r.lowerBound).update(repeating: 0, count: w) }
+            }
         }
         dirtyRows = [:]
     }

@@ -92,6 +92,43 @@ public final class Tensor: @unchecked Sendable {
 
     public func zero() { data.update(repeating: 0, count: count) }
 
+    /// Zeroes elements `ranges` (sorted, not overlapping). On mapped storage the pages
+    /// that hold them are handed back to the kernel instead (`madvise(MADV_DONTNEED)`):
+    /// they read as zero and take no memory until written again. Those pages' other
+    /// elements become zero too, so use it only where they are zero or are to be.
+    public func zeroReleasingPages(_ ranges: [Range<Int>]) {
+        guard mapped > 0 else {
+            for r in ranges { (data + r.lowerBound).update(repeating: 0, count: r.count) }
+            return
+        }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let base = UnsafeMutableRawPointer(data)
+        var run: Range<Int>? = nil  // pages [lo, hi) still to release
+        func flush() {
+            if let r = run { _ = madvise(base + r.lowerBound * page, r.count * page, Int32(MADV_DONTNEED)) }
+        }
+        for r in ranges where !r.isEmpty {
+            let lo = r.lowerBound * 4 / page
+            let hi = (r.upperBound * 4 - 1) / page + 1
+            if let cur = run, lo <= cur.upperBound {
+                run = cur.lowerBound..<max(cur.upperBound, hi)
+            } else {
+                flush()
+                run = lo..<hi
+            }
+        }
+        flush()
+    }
+
+    /// Resident pages of mapped storage (`mincore(2)`); nil for heap storage.
+    public var residentPages: Int? {
+        guard mapped > 0 else { return nil }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var vec = [UInt8](repeating: 0, count: (mapped + page - 1) / page)
+        guard mincore(UnsafeMutableRawPointer(data), mapped, &vec) == 0 else { return nil }
+        return vec.reduce(0) { $0 + Int($1 & 1) }
+    }
+
     public func fill(_ value: Float) { data.update(repeating: value, count: count) }
 
     public func copy(from other: Tensor) {

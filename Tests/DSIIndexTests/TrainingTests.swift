@@ -209,6 +209,45 @@ struct TrainingTests {
         #expect(t.trainPairs.count + t.devQueries.count == 48 && !t.devQueries.isEmpty)
     }
 
+    @Test(
+        "an epoch's batch plan holds every example once, makes each batch from its examples, buckets by length",
+        arguments: [0.0, 0.3])
+    func epochBatches(dropout: Double) throws {
+        let c = try Corpus(directory: try syntheticCorpus())
+        var o = testOptions()
+        o.batchSize = 4  // several windows of 32 batches
+        o.viewWordDropout = dropout
+        o.sentencesPerDocument = 1
+        let t = try Trainer(corpus: c, options: o)
+        let index = try t.makeIndex(corpusFingerprint: "f")
+        let examples = t.examples(epoch: 0)
+        let plan = t.epochBatches(0)
+        #expect(plan.count == (t.examplesPerEpoch + 3) / 4)
+        var made: [TrainingExample] = []
+        for i in 0..<plan.count {
+            let ex = t.examples(inBatch: i, of: plan)
+            #expect(!ex.isEmpty && ex.count <= 4)
+            let b = t.batch(i, of: plan, vocabulary: index.vocabulary, config: index.model.config)
+            let direct = Trainer.makeBatch(ex, vocabulary: index.vocabulary, config: index.model.config)
+            #expect(b.source == direct.source && b.targetIn == direct.targetIn && b.targetOut == direct.targetOut)
+            // Each batch is cut from a run of examples sorted by length.
+            #expect(ex.map(\.source.count) == ex.map(\.source.count).sorted())
+            // Made again, a batch is the same (a view's word dropout is seeded by its reference).
+            #expect(t.examples(inBatch: i, of: plan) == ex)
+            made += ex
+        }
+        // The same examples as `examples(epoch:)`, each once (compared as sorted lists).
+        func key(_ e: TrainingExample) -> String { "\(e.document)|\(e.source)|\(e.target ?? [-9])" }
+        #expect(made.map(key).sorted() == examples.map(key).sorted())
+        #expect(t.epochBatches(0) == plan && t.epochBatches(1) != plan)
+        if dropout > 0 {
+            o.viewWordDropout = 0
+            let full = try Trainer(corpus: c, options: o).examples(epoch: 0)
+            let tokens = { (e: [TrainingExample]) in e.reduce(0) { $0 + $1.source.count } }
+            #expect(tokens(made) < tokens(full), "word dropout shortened no view")
+        }
+    }
+
     @Test("an interrupted run resumed from its checkpoint ends bit-identical to an uninterrupted one")
     func resumeEquivalence() throws {
         let dir = try syntheticCorpus()

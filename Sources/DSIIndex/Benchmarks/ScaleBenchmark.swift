@@ -101,7 +101,8 @@ public enum ScaleBenchmark {
     }
 
     /// Phase 2: training steps of the checkpoint's model (batch `batch`, the default
-    /// objective) on the first examples of epoch 0; median milliseconds per timed step.
+    /// objective) on the first batches of epoch 0, planned and made as `dsi train` makes
+    /// them (`Trainer.epochBatches`); median milliseconds per timed step.
     public struct Train: Sendable, Codable {
         public var msPerStep: Double
         public var peakRSSMB: Double
@@ -111,16 +112,14 @@ public enum ScaleBenchmark {
         // As `dsi train --resume` does: the training data first (its temporaries freed),
         // then the weights and optimizer state.
         let header = try TrainedIndex.header(from: checkpoint)
-        let trainer = try Trainer(
-            corpus: try Corpus(directory: corpus), options: header.options, tokenizer: header.tokenizer, fitLSA: false)
+        var options = header.options
+        options.batchSize = batch
+        let trainer = try Trainer(corpus: try Corpus(directory: corpus), options: options, tokenizer: header.tokenizer, fitLSA: false)
         let index = try TrainedIndex.load(from: checkpoint, for: .resume)
-        let examples = trainer.examples(epoch: 0)
+        // As `dsi train` holds an epoch: its batch plan, each batch made when its step comes.
+        let plan = trainer.epochBatches(0)
         let n = steps + warmup
-        precondition(examples.count >= batch, "fewer examples than one batch")
-        let batches = (0..<n).map { s in
-            Trainer.makeBatch(
-                (0..<batch).map { examples[(s * batch + $0) % examples.count] }, vocabulary: index.vocabulary, config: index.model.config)
-        }
+        precondition(plan.count >= n, "fewer batches in an epoch than steps to time")
         let loop = TrainingLoop(
             model: index.model, optimizer: index.optimizer, step: 0, schedule: LearningRateSchedule(peak: 1e-4, warmupFraction: 0),
             labelSmoothing: index.options.labelSmoothing, dropoutSeed: 1)
@@ -131,7 +130,8 @@ public enum ScaleBenchmark {
         var last = clock.now
         var times: [Double] = []
         try loop.run(
-            done: { loop.step >= n }, progress: { Double(loop.step) / Double(n) }, batch: { batches[$0] },
+            done: { loop.step >= n }, progress: { Double(loop.step) / Double(n) },
+            batch: { trainer.batch($0, of: plan, vocabulary: index.vocabulary, config: index.model.config) },
             after: { _ in
                 let now = clock.now
                 if loop.step > warmup { times.append((now - last).seconds * 1000) }

@@ -260,7 +260,7 @@ public final class Trainer {
         let clock = ContinuousClock()
         let start = clock.now
         let secondsBefore = index.trainingSeconds
-        var epochCache: (Int, [Seq2SeqBatch])? = nil
+        var epochCache: (Int, EpochBatches)? = nil
         var lastLoss: Float = .nan
         var tokens = 0
         var lastLog = clock.now
@@ -290,8 +290,11 @@ public final class Trainer {
         }
         func batch(_ step: Int) -> Seq2SeqBatch {
             let epoch = step / spe
-            if epochCache?.0 != epoch { epochCache = (epoch, batches(epoch: epoch, vocabulary: index.vocabulary, config: config)) }
-            let b = epochCache!.1[step % spe]
+            if epochCache?.0 != epoch {
+                epochCache = nil  // the old plan is freed before the new one is made
+                epochCache = (epoch, epochBatches(epoch))
+            }
+            let b = self.batch(step % spe, of: epochCache!.1, vocabulary: index.vocabulary, config: config)
             tokens += b.B * b.S
             return b
         }
