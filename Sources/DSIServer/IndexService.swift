@@ -35,9 +35,11 @@ public struct ServiceSnapshot: Sendable {
 
 /// Settings of the service (`dsi serve`'s options).
 public struct ServiceOptions: Sendable {
-    /// Queries searched together at most, and how long the first one waits for others.
+    /// Queries searched together at most, how long the first one waits for others, and
+    /// the pause in arrivals that ends the wait sooner.
     public var maxBatch = 32
     public var batchWindow: Duration = .milliseconds(2)
+    public var batchGap: Duration = .microseconds(250)
     /// A search still queued after this long is answered 503.
     public var searchTimeout: Duration = .seconds(30)
     /// Consolidate when this many documents are pending (0: never by count) or the
@@ -184,7 +186,7 @@ public final class IndexService: @unchecked Sendable {
         }
         current = ServiceSnapshot(index: index, checkpointDocuments: checkpointDocuments)
         batcher = SearchBatcher(
-            maxBatch: options.maxBatch, window: options.batchWindow, timeout: options.searchTimeout,
+            maxBatch: options.maxBatch, window: options.batchWindow, gap: options.batchGap, timeout: options.searchTimeout,
             snapshot: { self.snapshot }, onBatch: { n, s in self.onBatch(n, s) })
     }
 

@@ -3,7 +3,7 @@ import DSIModel
 import Foundation
 
 /// Batches searches: requests that arrive while a batch runs, or within `window` of the
-/// first one, are searched together (up to `maxBatch`, grouped by beam and k), on one
+/// first one (and no more than `gap` after the one before), are searched together (up to `maxBatch`, grouped by beam and k), on one
 /// dedicated thread, so the HTTP event loops never run a model and concurrent clients
 /// share the decoder's products. Each batch takes the service's current snapshot, so
 /// searches never wait for an add.
@@ -23,6 +23,7 @@ final class SearchBatcher: @unchecked Sendable {
 
     let maxBatch: Int
     let window: Duration
+    let gap: Duration
     let timeout: Duration
     // Released when the loop ends (`stop`), which breaks the cycle with the service.
     private var snapshot: (@Sendable () -> ServiceSnapshot)?
@@ -33,11 +34,12 @@ final class SearchBatcher: @unchecked Sendable {
     private var thread: Thread?
 
     init(
-        maxBatch: Int, window: Duration, timeout: Duration, snapshot: @escaping @Sendable () -> ServiceSnapshot,
+        maxBatch: Int, window: Duration, gap: Duration, timeout: Duration, snapshot: @escaping @Sendable () -> ServiceSnapshot,
         onBatch: @escaping @Sendable (Int, Double) -> Void
     ) {
         self.maxBatch = max(1, maxBatch)
         self.window = window
+        self.gap = gap
         self.timeout = timeout
         self.snapshot = snapshot
         self.onBatch = onBatch
@@ -82,9 +84,18 @@ final class SearchBatcher: @unchecked Sendable {
                 cond.unlock()
                 return
             }
-            // A short window for more queries to join, unless the batch is already full.
+            // A short window for more queries to join, unless the batch is already full. It
+            // closes early once `gap` passes with no new arrival: clients answered together
+            // send their next queries together, and once that burst is in, waiting out the
+            // rest of the window only idles the cores.
             let deadline = Date().addingTimeInterval(window.seconds)
-            while queue.count < maxBatch && !stopping && cond.wait(until: deadline) {}
+            var arrived = queue.count
+            while queue.count < maxBatch && !stopping {
+                let quiet = Date().addingTimeInterval(gap.seconds)
+                let signalled = cond.wait(until: min(deadline, quiet))
+                if Date() >= deadline || (!signalled && queue.count == arrived) { break }
+                arrived = queue.count
+            }
             let take = Array(queue.prefix(maxBatch))
             queue.removeFirst(take.count)
             cond.unlock()

@@ -26,6 +26,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Write-ahead log (default: <checkpoint>.wal beside the checkpoint).") var wal: String?
     @Option(help: "Queries searched together at most.") var maxBatch = 32
     @Option(help: "Milliseconds a query waits for others to batch with.") var batchWindow: Double = 2
+    @Option(help: "Milliseconds without a new query that end that wait sooner.") var batchGap: Double = 0.25
     @Option(help: "Consolidate when this many added documents are pending (0: not by count).") var consolidateEvery = 100
     @Option(help: "Consolidate when the oldest pending add is this many minutes old (0: not by age).") var consolidateMinutes: Double = 10
     @Option(help: "Largest request body, bytes.") var maxBodyBytes = 4 << 20
@@ -36,8 +37,9 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
-        guard maxBatch >= 1, batchWindow >= 0, consolidateEvery >= 0, consolidateMinutes >= 0 else {
-            throw ValidationError("need --max-batch ≥ 1, --batch-window ≥ 0, --consolidate-every ≥ 0, --consolidate-minutes ≥ 0")
+        guard maxBatch >= 1, batchWindow >= 0, batchGap >= 0, consolidateEvery >= 0, consolidateMinutes >= 0 else {
+            throw ValidationError(
+                "need --max-batch ≥ 1, --batch-window ≥ 0, --batch-gap ≥ 0, --consolidate-every ≥ 0, --consolidate-minutes ≥ 0")
         }
         guard maxBodyBytes >= 1024, maxQueryCharacters >= 1, searchTimeout > 0, idleTimeout > 0 else {
             throw ValidationError("need --max-body-bytes ≥ 1024, --max-query-characters ≥ 1, --search-timeout > 0, --idle-timeout > 0")
@@ -51,6 +53,7 @@ struct ServeCommand: ParsableCommand {
         var options = ServiceOptions()
         options.maxBatch = maxBatch
         options.batchWindow = .microseconds(Int64(batchWindow * 1000))
+        options.batchGap = .microseconds(Int64(batchGap * 1000))
         options.searchTimeout = .milliseconds(Int64(searchTimeout * 1000))
         options.consolidateEvery = consolidateEvery
         options.consolidateMinutes = consolidateMinutes

@@ -3,8 +3,17 @@ import DSIModel
 import Foundation
 import Testing
 
+/// Every path a test of this process writes lies under one directory, removed when the
+/// process exits (a crashed run leaves it for inspection).
+private let testRootPath = FileManager.default.temporaryDirectory.appendingPathComponent("dsi-tests-\(getpid())").path
+let testRoot: String = {
+    try? FileManager.default.createDirectory(atPath: testRootPath, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(atPath: testRootPath) }
+    return testRootPath
+}()
+
 func tempPath(_ name: String) -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("dsi-\(name)-\(UUID().uuidString)").path
+    (testRoot as NSString).appendingPathComponent("dsi-\(name)-\(UUID().uuidString)")
 }
 
 func smallModel(seed: UInt64 = 3) throws -> Seq2Seq {

@@ -4,7 +4,7 @@ import Testing
 
 /// A corpus directory in a fresh temporary folder.
 func makeCorpus(corpus: String, queries: String? = nil, qrels: [String: String] = [:]) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dsi-corpus-\(UUID().uuidString)").path
+    let dir = tempPath("corpus")
     try FileManager.default.createDirectory(atPath: dir + "/qrels", withIntermediateDirectories: true)
     try corpus.write(toFile: dir + "/corpus.jsonl", atomically: true, encoding: .utf8)
     if let queries { try queries.write(toFile: dir + "/queries.jsonl", atomically: true, encoding: .utf8) }

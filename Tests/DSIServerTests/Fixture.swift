@@ -8,8 +8,17 @@ import Testing
     import FoundationNetworking
 #endif
 
+/// Every path a test of this process writes lies under one directory, removed when the
+/// process exits (a crashed run leaves it for inspection).
+private let testRootPath = FileManager.default.temporaryDirectory.appendingPathComponent("dsi-tests-\(getpid())").path
+let testRoot: String = {
+    try? FileManager.default.createDirectory(atPath: testRootPath, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(atPath: testRootPath) }
+    return testRootPath
+}()
+
 func tempPath(_ name: String) -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("dsi-serve-\(name)-\(UUID().uuidString)").path
+    (testRoot as NSString).appendingPathComponent("dsi-serve-\(name)-\(UUID().uuidString)")
 }
 
 /// A small corpus: 24 documents, each about its own subject, with queries.

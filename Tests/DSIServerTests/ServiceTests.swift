@@ -2,6 +2,7 @@ import DSIIndex
 import DSIServer
 import Foundation
 import Hummingbird
+import Synchronization
 import Testing
 
 @Suite("dsi serve: endpoints", .serialized)
@@ -410,4 +411,31 @@ func dsiBinary() -> String? {
     let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let candidates = [dir.appendingPathComponent("dsi").path, dir.deletingLastPathComponent().appendingPathComponent("dsi").path]
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+@Suite("dsi serve: batching")
+struct BatchingTests {
+    @Test("a lone search does not wait out the batch window; searches sent together are searched together")
+    func batchWindowCloses() async throws {
+        var o = quietOptions()
+        o.batchWindow = .seconds(5)
+        o.batchGap = .milliseconds(300)
+        let service = try IndexService(checkpoint: try checkpointCopy(), options: o)
+        let sizes = Mutex<[Int]>([])
+        service.onBatch = { n, _ in sizes.withLock { $0.append(n) } }
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        _ = try await service.search("what is a comet", k: 5, beam: 10)
+        // The pause after the only query ends the wait: 0.3 s, not 5 s.
+        #expect(clock.now - t0 < .seconds(2), "a lone query waited \(clock.now - t0)")
+        // Eight queries sent at once arrive within the gap of each other: one batch.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for q in ["comet", "falcon", "cedar", "copper", "river", "quartz", "violin", "pepper"] {
+                group.addTask { _ = try await service.search(q, k: 5, beam: 10) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(sizes.withLock { $0 } == [1, 8])
+        service.shutdown()
+    }
 }

@@ -62,6 +62,7 @@ struct TokenizerTests {
     func saveLoad() throws {
         let tok = Tokenizer.train(texts: sampleTexts, vocabSize: 150, minCharacterCount: 1)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
         try tok.save(to: path)
         let back = try Tokenizer.load(from: path)
         #expect(back.vocab == tok.vocab)

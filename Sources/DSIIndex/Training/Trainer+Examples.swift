@@ -30,7 +30,7 @@ extension Trainer {
 
     /// One example of an epoch by reference into the trainer's token lists: which view
     /// of which document (and where), not its tokens. An epoch at a million documents is
-    /// six million examples; as references they take 28 bytes each, where their tokens
+    /// six million examples; as references they take 32 bytes each, where their tokens
     /// and padded batches took gigabytes (`EpochBatches`).
     struct ExampleRef: Sendable, Equatable {
         enum Kind: UInt8, Sendable { case lead, title, span, keyTerms, sentence, query }
