@@ -56,6 +56,8 @@ def adds(url, docs, n, out):
             d = json.loads(line)
             did = "new-" + str(d.get("_id", d.get("id")))
             title = d.get("title") or d["text"][:80]
+            if not title.strip():
+                continue  # nothing to search it by (Cranfield's document 471 is empty)
             rows.append({"id": did, "title": title, "text": d["text"]})
             if len(rows) == n:
                 break

@@ -143,9 +143,9 @@ public final class IndexService: @unchecked Sendable {
     private var consolidations = 0
     private var lastConsolidation: Consolidation?
     // Writer state: touched only on `writer`.
-    /// Adds run here one at a time: nice 5 and one thread, so a search arriving during an
+    /// Adds run here one at a time: nice 10 and one thread, so a search arriving during an
     /// add keeps the compute pool and wins the cores (docs/ARCHITECTURE.md, "dsi serve").
-    private let writer = WriterThread(name: "dsi.writer", nice: 5, threads: 1)
+    private let writer = WriterThread(name: "dsi.writer", nice: 10, threads: 1)
     private var consolidating: Bool {
         get { lock.withLock { consolidatingFlag } }
         set { lock.withLock { consolidatingFlag = newValue } }
@@ -304,7 +304,7 @@ public final class IndexService: @unchecked Sendable {
         let (checkpoint, corpusDirectory, log) = (self.checkpoint, self.corpusDirectory, self.log)
         Thread.detachNewThread {
             // Background work: searches and adds come first for the CPU and the pool.
-            _ = dsi_set_thread_nice(10)
+            _ = dsi_set_thread_nice(19)
             Threads.limitCurrentThread(to: 1)
             let t0 = ContinuousClock.now
             do {

@@ -70,15 +70,14 @@ extension Trainer {
             }
         case .query: source = trainPairTokens[Int(r.start)]
         }
-        let target: [Int32]? =
-            switch r.target {
-            case -1: nil
-            case -2: []
-            default:
-                fullTokens(d)[Int(r.target)..<min(fullTokens(d).count, Int(r.target) + TrainingOptions.ngramLength)].map {
-                    $0 + TargetVocabulary.offset
-                }
-            }
+        var target: [Int32]? = nil
+        if r.target == -2 {
+            target = []
+        } else if r.target >= 0 {
+            let full = fullTokens(d)
+            let s = Int(r.target)
+            target = full[s..<min(full.count, s + TrainingOptions.ngramLength)].map { $0 + TargetVocabulary.offset }
+        }
         return TrainingExample(source: source, document: d, target: target)
     }
 
