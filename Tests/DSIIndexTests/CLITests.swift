@@ -151,9 +151,17 @@ struct CLITests {
         let hit = ((try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any])["results"] as! [[String: Any]])[0]
         let position = termIndex.docids.corpusIDs.firstIndex(of: hit["id"] as! String)!
         #expect(hit["docid"] as? String == termIndex.docids.text(position))
-        // Resuming without --docids resolves to the same scheme, so the options agree.
+        // Resuming without --docids continues the checkpoint's scheme, even where the size
+        // rule would choose another (a semantic checkpoint of 12 documents).
         (status, _, err) = try runDSI(["train", "--corpus", corpus, "--output", auto, "--steps", "1", "--preset", "tiny", "--resume"])
-        #expect(status == 0, "\(err)")
+        #expect(status == 0 && err.contains("docids: atomic (the checkpoint's)"), "\(err)")
+        (status, _, err) = try runDSI(["train", "--corpus", corpus, "--output", chosen, "--steps", "1", "--preset", "tiny", "--resume"])
+        #expect(status == 0 && err.contains("docids: semantic (the checkpoint's)"), "\(err)")
+        #expect(try TrainedIndex.load(from: chosen, for: .search).docids.scheme == .semantic)
+        // An explicit --docids that differs is still refused, naming the option.
+        (status, _, err) = try runDSI(
+            ["train", "--corpus", corpus, "--output", chosen, "--steps", "2", "--preset", "tiny", "--resume", "--docids", "atomic"])
+        #expect(status != 0 && err.contains("docids: semantic in the checkpoint, atomic now"), "\(err)")
     }
 
     @Test("dsi train refuses an --output that is not a checkpoint before any work, and lists option values in --help", needsDSI)

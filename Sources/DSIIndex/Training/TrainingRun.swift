@@ -24,7 +24,7 @@ public enum TrainingRun {
         try Checkpoint.checkReplaceable(output)
         let corpus = try Corpus(directory: directory)
         var options = options
-        if automaticDocIDs {
+        if automaticDocIDs && !resume {
             options.docids = .automatic(documents: corpus.documents.count)
             log(
                 "docids: \(options.docids.rawValue) (chosen for \(corpus.documents.count) documents: atomic up to \(DocIDScheme.atomicLimit), semantic above; --docids to choose)"
@@ -41,6 +41,12 @@ public enum TrainingRun {
         // the trainer's temporaries are freed before the largest files are read, so the
         // two do not add up in the peak resident set.
         let header = try TrainedIndex.header(from: output)
+        if automaticDocIDs {
+            // Resuming without --docids continues the checkpoint's scheme, whatever the
+            // size rule would choose now.
+            options.docids = header.options.docids
+            log("docids: \(options.docids.rawValue) (the checkpoint's)")
+        }
         guard header.corpusFingerprint == fingerprint else {
             throw Refusal(description: "\(output) was trained on another corpus.jsonl (fingerprint differs); train afresh without --resume")
         }
