@@ -112,12 +112,18 @@ public enum Safetensors {
     }
 
     /// Copies tensor `name` into `into` (which must hold `expectedShape`).
+    /// With `fewerRows`, a tensor with fewer rows than `expectedShape` (the rest of its
+    /// shape equal) is read into the first rows; the others are left as they are.
     public static func read(
         _ name: String, expectedShape: [Int], from data: Data, entries: [String: Entry], dataStart: Int, into: UnsafeMutablePointer<Float>,
-        path: String, release: ((Range<Int>) -> Void)? = nil
+        path: String, release: ((Range<Int>) -> Void)? = nil, fewerRows: Bool = false
     ) throws(FormatError) {
         guard let e = entries[name] else { throw FormatError(path: path, message: "tensor \"\(name)\" is missing") }
-        guard e.shape == expectedShape else {
+        let fits =
+            e.shape == expectedShape
+            || (fewerRows && e.shape.count == expectedShape.count && !e.shape.isEmpty && e.shape[0] <= expectedShape[0]
+                && e.shape.dropFirst() == expectedShape.dropFirst())
+        guard fits else {
             throw FormatError(path: path, message: "tensor \"\(name)\" has shape \(e.shape), the model expects \(expectedShape)")
         }
         data.withUnsafeBytes { raw in
@@ -195,16 +201,30 @@ extension Seq2Seq {
     }
 
     /// Restores AdamW moments into the arena and returns the optimizer with its step.
+    /// Fills the AdamW moments from optimizer.safetensors data and returns the optimizer.
+    /// A moment with fewer rows than its parameter is the state from before rows were
+    /// added (a fast add keeps the file it had): the added rows' moments are zero, as
+    /// growing the model makes them.
     public func loadOptimizer(_ data: Data, path: String, release: ((Range<Int>) -> Void)? = nil) throws(Safetensors.FormatError) -> AdamW {
         let (entries, meta, start) = try Safetensors.header(data, path: path)
         for e in params.entries {
             try Safetensors.read(
                 "m." + e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.m.data + e.offset,
-                path: path, release: release)
+                path: path, release: release, fewerRows: true)
             try Safetensors.read(
                 "v." + e.name, expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: params.v.data + e.offset,
-                path: path, release: release)
+                path: path, release: release, fewerRows: true)
         }
+        return try Self.optimizer(meta, path: path)
+    }
+
+    /// The optimizer (step and hyperparameters) from optimizer.safetensors' header alone,
+    /// without its moments.
+    public static func optimizerHeader(_ data: Data, path: String) throws(Safetensors.FormatError) -> AdamW {
+        try optimizer(try Safetensors.header(data, path: path).metadata, path: path)
+    }
+
+    static func optimizer(_ meta: [String: String], path: String) throws(Safetensors.FormatError) -> AdamW {
         guard let step = meta["step"].flatMap(Int.init), let b1 = meta["beta1"].flatMap(Float.init),
             let b2 = meta["beta2"].flatMap(Float.init), let eps = meta["eps"].flatMap(Float.init),
             let wd = meta["weight_decay"].flatMap(Float.init)

@@ -19,7 +19,11 @@ extension Seq2Seq {
             precondition(
                 o.shape.count == e.shape.count && (e.shape.count == 1 || o.shape[1] == e.shape[1]), "\(e.name): \(o.shape) → \(e.shape)")
             let n = min(o.count, e.count)
-            for (src, dst) in [(params.values, new.params.values), (params.m, new.params.m), (params.v, new.params.v)] {
+            // Moments only where this model holds them: a model loaded without its
+            // optimizer state (a fast add, whose moments stay on disk) grows none.
+            let pairs =
+                [(params.values, new.params.values)] + (params.holdsMoments ? [(params.m, new.params.m), (params.v, new.params.v)] : [])
+            for (src, dst) in pairs {
                 (dst.data + e.offset).update(from: src.data + o.offset, count: n)
             }
         }

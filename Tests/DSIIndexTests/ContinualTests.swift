@@ -295,3 +295,62 @@ struct ContinualTests {
         #expect(status != 0 && err.contains("6 indexed documents missing"), "\(err)")
     }
 }
+
+@Suite("fast adds carry the optimizer file")
+struct CarriedOptimizerTests {
+    @Test("dsi add --mode fast links the moments file instead of rewriting it; loading pads the new rows' moments with zeros")
+    func fastAddCarriesMoments() throws {
+        let c = try Corpus(directory: try syntheticCorpus(documents: 30))
+        let trainer = try Trainer(corpus: c, options: testOptions(.atomic))
+        let ck = tempPath("carry-opt")
+        _ = try trainer.train(trainer.makeIndex(corpusFingerprint: "f"), budget: .steps(6), output: ck, evalEvery: 100)
+        let docsPath = tempPath("carry-opt-docs.jsonl")
+        let docs = newDocuments(["zeppelin", "quokka"])
+        try docs.map { "{\"id\": \"\($0.id)\", \"title\": \"\($0.title)\", \"text\": \"\($0.text)\"}" }.joined(separator: "\n")
+            .write(toFile: docsPath, atomically: true, encoding: .utf8)
+        var options = AddOptions()
+        options.mode = .fast
+        options.sample = 0
+        // What the add computes from a whole load, in memory.
+        let (expected, _) = try ContinualIndexer.add(
+            try TrainedIndex.load(from: ck, for: .training), documents: docs, source: docsPath, options: options)
+        let out = tempPath("carry-opt-out")
+        _ = try ContinualIndexer.add(checkpoint: ck, documents: docsPath, output: out, options: options)
+        // The moments file is the same file: linked, not rewritten (same inode).
+        let inode = { (p: String) in try FileManager.default.attributesOfItem(atPath: p)[.systemFileNumber] as? Int }
+        #expect(try inode(out + "/optimizer.safetensors") == inode(ck + "/optimizer.safetensors"))
+        // Loaded whole, the grown checkpoint has the weights and the moments of the
+        // in-memory add, new rows' moments zero; its manifest checks out.
+        let grown = try TrainedIndex.load(from: out, for: .training)
+        #expect(grown.model.params.values.toArray() == expected.model.params.values.toArray())
+        #expect(grown.model.params.m.toArray() == expected.model.params.m.toArray())
+        #expect(grown.model.params.v.toArray() == expected.model.params.v.toArray())
+        #expect(grown.optimizer.step == expected.optimizer.step && grown.optimizer.step == 6)
+        let head = try #require(grown.model.params.entry("lm_head.weight"))
+        let D0 = trainer.corpus.documents.count
+        let newRows = grown.vocabulary.tokens[D0...].flatMap { t in (0..<head.rowWidth).map { head.offset + Int(t[0]) * head.rowWidth + $0 }
+        }
+        #expect(newRows.count == 2 * head.rowWidth)
+        #expect(newRows.allSatisfy { grown.model.params.m[$0] == 0 && grown.model.params.v[$0] == 0 })
+        #expect(grown.model.params.m.toArray().contains { $0 != 0 }, "the old rows' moments were loaded")
+        // A second fast add on the grown checkpoint, in place, links the file again; replay
+        // mode then trains on the padded moments.
+        let more = tempPath("carry-opt-more.jsonl")
+        try "{\"id\": \"new9\", \"title\": \"All about the kestrel\", \"text\": \"The kestrel hovers.\"}".write(
+            toFile: more, atomically: true, encoding: .utf8)
+        _ = try ContinualIndexer.add(checkpoint: out, documents: more, output: out, options: options)
+        #expect(try inode(out + "/optimizer.safetensors") == inode(ck + "/optimizer.safetensors"))
+        let another = tempPath("carry-opt-replay.jsonl")
+        try "{\"id\": \"new10\", \"title\": \"All about the mandolin\", \"text\": \"The mandolin plays.\"}".write(
+            toFile: another, atomically: true, encoding: .utf8)
+        var replay = AddOptions()
+        replay.mode = .replay
+        replay.sample = 0
+        replay.minimumSteps = 3
+        replay.epochs = 1
+        _ = try ContinualIndexer.add(checkpoint: out, documents: another, output: out, options: replay)
+        let after = try TrainedIndex.load(from: out, for: .training)
+        #expect(after.optimizer.step > 6 && after.docids.corpusIDs.count == trainer.corpus.documents.count + 4)
+        #expect(try inode(out + "/optimizer.safetensors") != inode(ck + "/optimizer.safetensors"))
+    }
+}

@@ -85,6 +85,28 @@ public enum Checkpoint {
     public enum File {
         case data(Data)
         case stream((FileHandle) throws -> Void)
+        /// An unchanged file of an earlier checkpoint, with its checksum from that
+        /// checkpoint's manifest and its stamp when it was loaded: hard-linked into place
+        /// and not read (checkpoint files are never changed in place, so the two names
+        /// share immutable bytes), or copied and checked against the checksum when a link
+        /// cannot be made (another file system). A file whose stamp changed since is
+        /// refused.
+        case carried(path: String, sha256: String, stamp: FileStamp)
+    }
+
+    /// What `stat(2)` says of a file: enough to see that it was rewritten.
+    public struct FileStamp: Sendable, Equatable {
+        public let bytes: Int
+        public let inode: UInt64
+        public let modifiedNanoseconds: Int64
+
+        public init?(path: String) {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return nil }
+            bytes = Int(st.st_size)
+            inode = UInt64(st.st_ino)
+            modifiedNanoseconds = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        }
     }
 
     public static func write(
@@ -130,6 +152,28 @@ public enum Checkpoint {
                     guard let sha = SHA256Digest.hex(file: url.path), let size = try fm.attributesOfItem(atPath: url.path)[.size] as? Int
                     else { throw Error(path: url.path, message: "cannot be read back") }
                     entries[name] = FileEntry(sha256: sha, bytes: size)
+                case .carried(let source, let sha256, let stamp):
+                    guard FileStamp(path: source) == stamp else {
+                        throw Error(path: source, message: "changed on disk after the checkpoint was loaded (size, inode or time differ)")
+                    }
+                    if link(source, url.path) != 0 {
+                        guard fm.createFile(atPath: url.path, contents: nil), let h = FileHandle(forWritingAtPath: url.path) else {
+                            throw Error(path: url.path, message: "cannot be created")
+                        }
+                        let copied = try SHA256Digest.copy(file: source, to: h)
+                        try h.close()
+                        guard let copied else {
+                            throw Error(path: source, message: "cannot be read (it was left on disk when the checkpoint was loaded)")
+                        }
+                        guard copied == sha256 else {
+                            throw Error(
+                                path: source, message: "checksum mismatch: the file changed on disk after the checkpoint was loaded")
+                        }
+                    }
+                    guard let size = try fm.attributesOfItem(atPath: url.path)[.size] as? Int else {
+                        throw Error(path: url.path, message: "cannot be read back")
+                    }
+                    entries[name] = FileEntry(sha256: sha256, bytes: size)
                 }
             }
             let manifest = Manifest(

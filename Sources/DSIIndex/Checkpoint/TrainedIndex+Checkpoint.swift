@@ -49,19 +49,14 @@ extension TrainedIndex {
         ]
         if let lsa { files["lsa.safetensors"] = .stream { try lsa.writeSafetensors(to: $0) } }
         if let ngrams { files["ngrams.bin"] = .data(ngrams.serialized()) }
-        // Files a `.resume` load left on disk: copied as they are, checked on the way.
-        for (name, file) in carried {
-            files[name] = .stream { out in
-                guard let sha = try SHA256Digest.copy(file: file.path, to: out) else {
-                    throw Checkpoint.Error(path: file.path, message: "cannot be read (it was left on disk when the checkpoint was loaded)")
-                }
-                guard sha == file.sha256 else {
-                    throw Checkpoint.Error(
-                        path: file.path, message: "checksum mismatch: the file changed on disk after the checkpoint was loaded")
-                }
-            }
+        // Files a `.resume` or `.add` load left on disk, unchanged: linked (or copied and
+        // checked), not rewritten.
+        for (name, file) in carried where optimizerState || name != "optimizer.safetensors" {
+            files[name] = .carried(path: file.path, sha256: file.sha256, stamp: file.stamp)
         }
-        if optimizerState { files["optimizer.safetensors"] = .stream { try model.writeOptimizer(optimizer, to: $0) } }
+        if optimizerState && carried["optimizer.safetensors"] == nil {
+            files["optimizer.safetensors"] = .stream { try model.writeOptimizer(optimizer, to: $0) }
+        }
         var c = counts
         c["documents"] = docids.corpusIDs.count
         c["steps"] = step
@@ -157,11 +152,30 @@ extension TrainedIndex {
         }
         let model = try Seq2Seq(config: config.model)
         let optimizer: AdamW
+        // `.add` leaves the optimizer moments on disk (carried below).
+        var carried: [String: CarriedFile] = [:]
         switch purpose {
         case .search:
             try Checkpoint.verify("model.safetensors", in: directory, manifest: manifest)
             try model.mapSafetensors(path: path("model.safetensors"))
             optimizer = AdamW(weightDecay: config.training.weightDecay)
+        case .add:
+            try Checkpoint.verify("model.safetensors", in: directory, manifest: manifest)
+            try model.mapSafetensors(path: path("model.safetensors"))
+            guard let entry = manifest.files["optimizer.safetensors"] else {
+                throw Checkpoint.Error(
+                    path: path("optimizer.safetensors"),
+                    message:
+                        "this checkpoint has no optimizer state, which adding to it (dsi add) needs; search works without it (dsi query, dsi eval)"
+                )
+            }
+            // The step and hyperparameters, from the header: the moments are not read.
+            let opt = try MappedFile(path: path("optimizer.safetensors"))
+            optimizer = try opt.withData { try Seq2Seq.optimizerHeader($0, path: path("optimizer.safetensors")) }
+            guard let file = CarriedFile(path: path("optimizer.safetensors"), sha256: entry.sha256) else {
+                throw Checkpoint.Error(path: path("optimizer.safetensors"), message: "cannot be read")
+            }
+            carried["optimizer.safetensors"] = file
         case .training, .resume:
             // Each tensor's pages of the mapping are dropped once copied: the file and the
             // copy are never both resident (at 1M documents, 2.5 GB of weights and 5 GB
@@ -206,15 +220,18 @@ extension TrainedIndex {
                     "target length \(config.model.targetLength) is shorter than the longest docid (\(vocabulary.maxLength) tokens + EOS)")
         }
         // `.resume` leaves the LSA vectors and the replay memory on disk, checked.
-        var carried: [String: CarriedFile] = [:]
         if purpose == .resume {
             for name in ["lsa.safetensors", "replay.tsv"] {
                 guard let entry = manifest.files[name] else { continue }
                 try Checkpoint.verify(name, in: directory, manifest: manifest)
-                carried[name] = CarriedFile(path: path(name), sha256: entry.sha256)
+                guard let file = CarriedFile(path: path(name), sha256: entry.sha256) else {
+                    throw Checkpoint.Error(path: path(name), message: "cannot be read")
+                }
+                carried[name] = file
             }
         }
-        let lsa = try (purpose != .training ? nil : mapped("lsa.safetensors")).map { file throws -> LSA in
+        let inMemory = purpose == .training || purpose == .add  // the LSA vectors and the replay memory
+        let lsa = try (!inMemory ? nil : mapped("lsa.safetensors")).map { file throws -> LSA in
             let l = try file.withData { try LSA.load($0, path: path("lsa.safetensors")) }
             guard l.documentVectors.shape[0] == docids.corpusIDs.count, l.idf.count == tokenizer.count else {
                 throw Checkpoint.Error(
@@ -227,7 +244,7 @@ extension TrainedIndex {
         }
         // Checkpoints written before the replay memory existed load with an empty one.
         let memory =
-            try (purpose != .training ? nil : mapped("replay.tsv")).map { file throws in
+            try (!inMemory ? nil : mapped("replay.tsv")).map { file throws in
                 try ReplayMemory.parse(
                     tsv: file.withData { String(decoding: $0, as: UTF8.self) }, path: path("replay.tsv"), documents: docids.corpusIDs.count,
                     vocabulary: tokenizer.count)

@@ -9,7 +9,9 @@ extension ContinualIndexer {
         options: AddOptions, log: (String) -> Void = { _ in }
     ) throws -> AddReport {
         try Checkpoint.checkReplaceable(output)
-        let index = try TrainedIndex.load(from: checkpoint)
+        // Fast mode changes no moment: they stay on disk and the grown checkpoint links
+        // the same file (an add then costs the weights it grows, not the moments too).
+        let index = try TrainedIndex.load(from: checkpoint, for: options.mode == .fast ? .add : .training)
         let known = Set(index.docids.corpusIDs)
         let docs = try Corpus.readDocuments(path, known: known.contains)
         var labelled: [(text: String, document: Int)] = []

@@ -85,7 +85,9 @@ public enum ContinualIndexer {
                     generation: generation, firstDocument: D0, documents: documents.count, mode: options.mode.rawValue, source: source)
             ], vocabulary: vocabulary, trie: trie,
             // Fast mode leaves every old weight as it was: the old views' states still hold.
-            viewStates: options.mode == .fast ? old.viewStates : nil)
+            viewStates: options.mode == .fast ? old.viewStates : nil,
+            // and every moment: a file left on disk (`LoadPurpose.add`) is carried as it is.
+            carried: old.carried)
         grown.evaluations = old.evaluations
         let seconds = (clock.now - t0).seconds
         grown.trainingSeconds += seconds
@@ -101,10 +103,16 @@ public enum ContinualIndexer {
     /// Refuses documents already indexed or given twice, and fast mode where documents
     /// have no output token of their own.
     static func check(_ old: TrainedIndex, documents: [Document], mode: AddMode) throws {
-        guard old.carried.isEmpty else {
+        guard old.carried["lsa.safetensors"] == nil && old.carried["replay.tsv"] == nil else {
             throw Failure(
                 description:
                     "this index was loaded to resume training (its LSA vectors and replay memory were left on disk); load it with LoadPurpose.training to add documents"
+            )
+        }
+        guard old.carried["optimizer.safetensors"] == nil || mode == .fast || old.ngrams != nil else {
+            throw Failure(
+                description:
+                    "replay mode trains the whole model and needs its optimizer moments, which this index left on disk (LoadPurpose.add); load it with LoadPurpose.training"
             )
         }
         let known = Set(old.docids.corpusIDs)
@@ -154,7 +162,7 @@ public enum ContinualIndexer {
             generations: old.generations + [
                 Generation(
                     generation: generation, firstDocument: D0, documents: documents.count, mode: options.mode.rawValue, source: source)
-            ], ngrams: ngrams)
+            ], carried: old.carried, ngrams: ngrams)
         grown.evaluations = old.evaluations
         let seconds = (clock.now - t0).seconds
         log(

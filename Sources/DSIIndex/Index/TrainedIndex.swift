@@ -125,15 +125,31 @@ public enum LoadPurpose: Sendable {
     case training
     /// Resuming training (`dsi train --resume`): as `.training`, but the LSA vectors and
     /// the replay memory, which training does not read, stay on disk: they are checked
-    /// and copied byte for byte into every checkpoint the index writes (`carried`).
+    /// and carried unchanged into every checkpoint the index writes (`carried`).
     case resume
+    /// Adding documents in fast mode (`dsi add --mode fast`, n-gram adds): as `.training`,
+    /// but the weights are mapped (the add grows a copy) and the optimizer moments stay
+    /// on disk, neither read nor hashed: fast mode does not change them, so the grown
+    /// checkpoint carries the same file (a hard link), and the new rows' moments are the
+    /// zeros that loading gives rows a moment file lacks. Replay mode needs `.training`.
+    case add
 }
 
-/// A checkpoint file an index loaded for `.resume` did not read: where it is and its
-/// checksum, to copy it into the checkpoints the index writes.
+/// A checkpoint file an index loaded for `.resume` or `.add` did not read: where it is
+/// and its checksum, to carry it into the checkpoints the index writes.
 public struct CarriedFile: Sendable, Equatable {
     public let path: String
     public let sha256: String
+    /// The file as it was when the checkpoint was loaded.
+    public let stamp: Checkpoint.FileStamp
+
+    /// The file at `path` now, with the checksum its manifest gives; nil when it cannot be read.
+    public init?(path: String, sha256: String) {
+        guard let stamp = Checkpoint.FileStamp(path: path) else { return nil }
+        self.path = path
+        self.sha256 = sha256
+        self.stamp = stamp
+    }
 }
 
 extension TrainedIndex {
