@@ -11,7 +11,10 @@ extension ContinualIndexer {
         try Checkpoint.checkReplaceable(output)
         // Fast mode changes no moment: they stay on disk and the grown checkpoint links
         // the same file (an add then costs the weights it grows, not the moments too).
+        let clock = ContinuousClock()
+        let t0 = clock.now
         let index = try TrainedIndex.load(from: checkpoint, for: options.mode == .fast ? .add : .training)
+        log("loaded \(checkpoint) (\(index.docids.corpusIDs.count) documents) in " + String(format: "%.1f s", (clock.now - t0).seconds))
         let known = Set(index.docids.corpusIDs)
         let docs = try Corpus.readDocuments(path, known: known.contains)
         var labelled: [(text: String, document: Int)] = []
@@ -29,8 +32,10 @@ extension ContinualIndexer {
                 + (labelled.isEmpty ? "" : ", \(labelled.count) labelled queries"))
         var (grown, report) = try add(index, documents: docs, queries: labelled, source: path, options: options, log: log)
         report.skippedQrels = skipped
+        let t1 = clock.now
         try grown.save(
             to: output, corpusDirectory: grown.generations.first?.source ?? "", counts: ["added": docs.count, "skipped_qrels": skipped])
+        log("wrote \(output) in " + String(format: "%.1f s", (clock.now - t1).seconds))
         return report
     }
 }
