@@ -312,3 +312,53 @@ struct StreamedFileTests {
         #expect(try back.loadOptimizer(try model.optimizerData(opt), path: "x").step == 4 && back.params.m[5] == 0.25)
     }
 }
+
+@Suite("replay memory file")
+struct ReplayFileTests {
+    func written(_ m: ReplayMemory) throws -> Data {
+        let path = tempPath("replay.tsv")
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let h = try #require(FileHandle(forWritingAtPath: path))
+        try m.write(to: h)
+        try h.close()
+        return try Data(contentsOf: URL(fileURLWithPath: path))
+    }
+
+    @Test("replay.tsv: what write makes reads back byte by byte; other shapes read as text; bad lines are named")
+    func roundTrip() throws {
+        var rng = SystemRandomNumberGenerator()
+        let kinds = ReplayMemory.Kind.allCases
+        var views: [ReplayMemory.View] = []
+        for i in 0..<300 {
+            let count = i % 7 == 0 ? 0 : Int.random(in: 1...40, using: &rng)
+            let tokens: [Int32] = (0..<count).map { _ in Int32.random(in: 0..<100_000, using: &rng) }
+            views.append(ReplayMemory.View(document: i / 3, kind: kinds[i % kinds.count], tokens: tokens))
+        }
+        let m = ReplayMemory(views: views)
+        let data = try written(m)
+        #expect(String(decoding: data, as: UTF8.self) == m.tsv())
+        #expect(ReplayMemory.parseWellFormed(data, documents: 100, vocabulary: 100_000) == m)
+        #expect(try ReplayMemory.parse(data: data, path: "r", documents: 100, vocabulary: 100_000) == m)
+        #expect(ReplayMemory.parseWellFormed(data, documents: 99, vocabulary: 100_000) == nil)  // out of range: the text path names it
+        // Text that write does not make (a blank line, doubled spaces, no final newline)
+        // reads as text.
+        let loose = "document\tkind\ttokens\n3\ttitle\t5  6\n\n4\tspan\t"
+        let want = ReplayMemory(views: [.init(document: 3, kind: .title, tokens: [5, 6]), .init(document: 4, kind: .span, tokens: [])])
+        #expect(ReplayMemory.parseWellFormed(Data(loose.utf8), documents: 10, vocabulary: 10) == nil)
+        #expect(try ReplayMemory.parse(data: Data(loose.utf8), path: "r", documents: 10, vocabulary: 10) == want)
+        #expect(try ReplayMemory.parse(tsv: loose, path: "r", documents: 10, vocabulary: 10) == want)
+        // Bad lines are named by line and field, whichever way they are read.
+        for (text, line, field) in [
+            ("document\tkind\ttokens\n1\ttitle\t3\n12\ttitle\t3\n", 3, "document"),
+            ("document\tkind\ttokens\n1\ttitle\t3\n2\tchapter\t3\n", 3, "kind"),
+            ("document\tkind\ttokens\n1\ttitle\t3 99\n", 2, "tokens"),
+        ] {
+            #expect {
+                _ = try ReplayMemory.parse(data: Data(text.utf8), path: "r.tsv", documents: 10, vocabulary: 10)
+            } throws: { e in
+                let e = e as! InputError
+                return e.line == line && "\(e)".contains("field \"\(field)\"") && "\(e)".contains("r.tsv")
+            }
+        }
+    }
+}

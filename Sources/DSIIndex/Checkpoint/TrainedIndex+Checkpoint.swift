@@ -245,9 +245,10 @@ extension TrainedIndex {
         // Checkpoints written before the replay memory existed load with an empty one.
         let memory =
             try (!inMemory ? nil : mapped("replay.tsv")).map { file throws in
-                try ReplayMemory.parse(
-                    tsv: file.withData { String(decoding: $0, as: UTF8.self) }, path: path("replay.tsv"), documents: docids.corpusIDs.count,
-                    vocabulary: tokenizer.count)
+                try file.withData {
+                    try ReplayMemory.parse(
+                        data: $0, path: path("replay.tsv"), documents: docids.corpusIDs.count, vocabulary: tokenizer.count)
+                }
             } ?? ReplayMemory()
         let ngrams = try (docids.scheme != .ngrams ? nil : needMapped("ngrams.bin")).map { file throws -> NGramIndex in
             let n: NGramIndex
