@@ -107,36 +107,31 @@ public struct ReplayMemory: Sendable, Equatable {
         var views: [View] = []
         var i = header.count
         let n = b.count
-        while i < n {
-            // document
-            var d = 0
-            let d0 = i
+        // A number below `limit` at i, then `i` past it; nil for no digit, one past the
+        // end of the file, or a number out of range.
+        func number(below limit: Int) -> Int? {
+            var x = 0
+            let start = i
             while i < n, b[i] >= 48, b[i] <= 57 {
-                d = d * 10 + Int(b[i] - 48)
+                x = x * 10 + Int(b[i] - 48)
                 i += 1
-                if d >= documents { return nil }
+                if x >= limit { return nil }
             }
-            guard i > d0, i < n, b[i] == 9 else { return nil }
+            return i > start && i < n ? x : nil
+        }
+        while i < n {
+            guard let d = number(below: documents), b[i] == 9 else { return nil }
             i += 1
-            // kind
             let k0 = i
             while i < n, b[i] != 9, b[i] != 10 { i += 1 }
             guard i < n, b[i] == 9,
                 let kind = kinds.first(where: { $0.0.count == i - k0 && $0.0.elementsEqual(b[k0..<i]) })?.1
             else { return nil }
             i += 1
-            // tokens
             var tokens: [Int32] = []
             if i < n, b[i] != 10 {
                 while true {
-                    var t = 0
-                    let t0 = i
-                    while i < n, b[i] >= 48, b[i] <= 57 {
-                        t = t * 10 + Int(b[i] - 48)
-                        i += 1
-                        if t >= vocabulary { return nil }
-                    }
-                    guard i > t0, i < n else { return nil }
+                    guard let t = number(below: vocabulary) else { return nil }
                     tokens.append(Int32(t))
                     if b[i] == 10 { break }
                     guard b[i] == 32 else { return nil }
