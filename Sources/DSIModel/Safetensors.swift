@@ -201,7 +201,6 @@ extension Seq2Seq {
     }
 
     /// Restores AdamW moments into the arena and returns the optimizer with its step.
-    /// Fills the AdamW moments from optimizer.safetensors data and returns the optimizer.
     /// A moment with fewer rows than its parameter is the state from before rows were
     /// added (a fast add keeps the file it had): the added rows' moments are zero, as
     /// growing the model makes them.

@@ -139,9 +139,7 @@ public enum Checkpoint {
                     try data.write(to: url)
                     entries[name] = FileEntry(sha256: SHA256Digest.hex(data), bytes: data.count)
                 case .stream(let write):
-                    guard fm.createFile(atPath: url.path, contents: nil), let h = FileHandle(forWritingAtPath: url.path) else {
-                        throw Error(path: url.path, message: "cannot be created")
-                    }
+                    let h = try create(url.path)
                     do {
                         try write(h)
                         try h.close()
@@ -157,9 +155,7 @@ public enum Checkpoint {
                         throw Error(path: source, message: "changed on disk after the checkpoint was loaded (size, inode or time differ)")
                     }
                     if link(source, url.path) != 0 {
-                        guard fm.createFile(atPath: url.path, contents: nil), let h = FileHandle(forWritingAtPath: url.path) else {
-                            throw Error(path: url.path, message: "cannot be created")
-                        }
+                        let h = try create(url.path)
                         let copied = try SHA256Digest.copy(file: source, to: h)
                         try h.close()
                         guard let copied else {
@@ -189,6 +185,14 @@ public enum Checkpoint {
             try? fm.removeItem(at: tmp)
             throw error
         }
+    }
+
+    /// A new, empty file at `path`, open for writing.
+    static func create(_ path: String) throws -> FileHandle {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+            throw Error(path: path, message: "cannot be created")
+        }
+        return h
     }
 
     /// Moves `tmp` to `directory`, replacing any existing directory without a moment

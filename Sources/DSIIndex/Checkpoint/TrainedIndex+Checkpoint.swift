@@ -152,16 +152,23 @@ extension TrainedIndex {
         }
         let model = try Seq2Seq(config: config.model)
         let optimizer: AdamW
-        // `.add` leaves the optimizer moments on disk (carried below).
+        // Files this load leaves on disk for `save` to carry over unchanged.
         var carried: [String: CarriedFile] = [:]
+        func carry(_ name: String, sha256: String) throws {
+            guard let file = CarriedFile(path: path(name), sha256: sha256) else {
+                throw Checkpoint.Error(path: path(name), message: "cannot be read")
+            }
+            carried[name] = file
+        }
         switch purpose {
-        case .search:
+        case .search, .add:
             try Checkpoint.verify("model.safetensors", in: directory, manifest: manifest)
             try model.mapSafetensors(path: path("model.safetensors"))
-            optimizer = AdamW(weightDecay: config.training.weightDecay)
-        case .add:
-            try Checkpoint.verify("model.safetensors", in: directory, manifest: manifest)
-            try model.mapSafetensors(path: path("model.safetensors"))
+            guard purpose == .add else {
+                optimizer = AdamW(weightDecay: config.training.weightDecay)
+                break
+            }
+            // `.add` leaves the moments on disk; the step and hyperparameters come from the header.
             guard let entry = manifest.files["optimizer.safetensors"] else {
                 throw Checkpoint.Error(
                     path: path("optimizer.safetensors"),
@@ -169,13 +176,9 @@ extension TrainedIndex {
                         "this checkpoint has no optimizer state, which adding to it (dsi add) needs; search works without it (dsi query, dsi eval)"
                 )
             }
-            // The step and hyperparameters, from the header: the moments are not read.
             let opt = try MappedFile(path: path("optimizer.safetensors"))
             optimizer = try opt.withData { try Seq2Seq.optimizerHeader($0, path: path("optimizer.safetensors")) }
-            guard let file = CarriedFile(path: path("optimizer.safetensors"), sha256: entry.sha256) else {
-                throw Checkpoint.Error(path: path("optimizer.safetensors"), message: "cannot be read")
-            }
-            carried["optimizer.safetensors"] = file
+            try carry("optimizer.safetensors", sha256: entry.sha256)
         case .training, .resume:
             // Each tensor's pages of the mapping are dropped once copied: the file and the
             // copy are never both resident (at 1M documents, 2.5 GB of weights and 5 GB
@@ -224,10 +227,7 @@ extension TrainedIndex {
             for name in ["lsa.safetensors", "replay.tsv"] {
                 guard let entry = manifest.files[name] else { continue }
                 try Checkpoint.verify(name, in: directory, manifest: manifest)
-                guard let file = CarriedFile(path: path(name), sha256: entry.sha256) else {
-                    throw Checkpoint.Error(path: path(name), message: "cannot be read")
-                }
-                carried[name] = file
+                try carry(name, sha256: entry.sha256)
             }
         }
         let inMemory = purpose == .training || purpose == .add  // the LSA vectors and the replay memory
