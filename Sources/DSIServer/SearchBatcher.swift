@@ -32,6 +32,8 @@ final class SearchBatcher: @unchecked Sendable {
     private var queue: [Job] = []
     private var stopping = false
     private var thread: Thread?
+    /// The search thread's decoding buffers, kept across batches and snapshots.
+    private let buffers = SearchBuffers()
 
     init(
         maxBatch: Int, window: Duration, gap: Duration, timeout: Duration, snapshot: @escaping @Sendable () -> ServiceSnapshot,
@@ -117,7 +119,7 @@ final class SearchBatcher: @unchecked Sendable {
             for (key, members) in groups.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
                 do {
                     let hits = try snap.index.search(
-                        tokens: members.map { live[$0].tokens }, beam: key[0], topK: key[1], batch: maxBatch)
+                        tokens: members.map { live[$0].tokens }, beam: key[0], topK: key[1], batch: maxBatch, buffers: buffers)
                     for (m, h) in zip(members, hits) { live[m].done(.success((snap, h))) }
                 } catch {
                     for m in members { live[m].done(.failure(error)) }

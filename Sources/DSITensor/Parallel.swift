@@ -58,6 +58,12 @@ public enum Threads {
         pthread_setspecific(capKey, n.flatMap { UnsafeRawPointer(bitPattern: $0) })
     }
 
+    /// The calling thread's own limit (`limitCurrentThread`), nil when it has none.
+    public static var currentThreadLimit: Int? {
+        let cap = Int(bitPattern: pthread_getspecific(capKey))
+        return cap > 0 ? cap : nil
+    }
+
     /// Threads work started on the calling thread uses: `count`, or less when the thread
     /// has a limit (`limitCurrentThread`).
     public static var current: Int {

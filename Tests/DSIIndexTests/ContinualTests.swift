@@ -354,3 +354,46 @@ struct CarriedOptimizerTests {
         #expect(try inode(out + "/optimizer.safetensors") != inode(ck + "/optimizer.safetensors"))
     }
 }
+
+@Suite("search lanes and kept buffers")
+struct SearchLaneTests {
+    /// Same documents in the same order, and scores equal up to the rounding of products
+    /// split differently across threads.
+    func expectSame(_ a: [[ConstrainedBeamSearch.Hit]], _ b: [[ConstrainedBeamSearch.Hit]], _ what: String) {
+        #expect(a.count == b.count, "\(what)")
+        for (x, y) in zip(a, b) {
+            #expect(x.map(\.document) == y.map(\.document), "\(what)")
+            for (h, k) in zip(x, y) { #expect(abs(h.score - k.score) <= 1e-4 * max(1, abs(k.score)), "\(what): \(h.score) vs \(k.score)") }
+        }
+    }
+
+    @Test(
+        "a batch decoded in lanes, with buffers kept across batches and across an add that grows the model, answers as a fresh one-lane search",
+        arguments: [DocIDScheme.semantic, .atomic, .ngrams])
+    func lanes(scheme: DocIDScheme) throws {
+        let c = try Corpus(directory: try syntheticCorpus(documents: 30))
+        let trainer = try Trainer(corpus: c, options: testOptions(scheme))
+        let index = try trainer.makeIndex(corpusFingerprint: "f")
+        _ = try trainer.train(index, budget: .steps(4), output: tempPath("lanes"), evalEvery: 100)
+        // 13 queries and an empty one: batches of 8 and 6, lanes of unequal sizes.
+        let queries = index.titles.prefix(13).map(index.encode) + [[]]
+        let reference = try index.search(tokens: queries, batch: 8, laneQueries: 1_000, threads: 1)
+        let buffers = SearchBuffers()
+        for threads in [1, 2, 3] {
+            for laneQueries in [1, 2, 4] {
+                let got = try index.search(tokens: queries, batch: 8, buffers: buffers, laneQueries: laneQueries, threads: threads)
+                expectSame(got, reference, "threads \(threads), lanes of at least \(laneQueries)")
+            }
+        }
+        // The same buffers, now for a model with more docids (fast add), and back.
+        var options = AddOptions()
+        options.mode = .fast
+        options.sample = 0
+        let (grown, _) = try ContinualIndexer.add(index, documents: newDocuments(["zeppelin", "quokka"]), source: "test", options: options)
+        let more = queries + grown.titles.suffix(2).map(grown.encode)
+        expectSame(
+            try grown.search(tokens: more, batch: 8, buffers: buffers, laneQueries: 2, threads: 2),
+            try grown.search(tokens: more, batch: 8, laneQueries: 1_000, threads: 1), "grown model")
+        expectSame(try index.search(tokens: queries, batch: 8, buffers: buffers, laneQueries: 2, threads: 2), reference, "old model again")
+    }
+}

@@ -87,31 +87,60 @@ public final class TrainedIndex: @unchecked Sendable {
 
     /// Ranked documents for already tokenized queries (cut to the model's source length;
     /// an empty one searches for the unknown token). With n-gram docids, `NGramSearch`
-    /// ranks the documents (`normalization` does not apply).
+    /// ranks the documents (`normalization` does not apply). A thread that searches
+    /// repeatedly passes its own `buffers` to every call (see `SearchBuffers`).
+    ///
+    /// Queries are decoded `batch` at a time. With more than one compute thread
+    /// (`threads`, default `Threads.current`), a batch of at least `2 · laneQueries` queries is cut into
+    /// lanes, one per thread, each decoded on one thread: a decode step's products are a
+    /// few rows per query, too small to split well across threads, while lanes share
+    /// nothing. Fewer queries are decoded as one, each product split across the threads.
     public func search(
         tokens queries: [[Int32]], beam: Int = 10, topK: Int = 10, batch: Int = 32,
-        normalization: ConstrainedBeamSearch.Normalization? = nil
+        normalization: ConstrainedBeamSearch.Normalization? = nil, buffers: SearchBuffers = SearchBuffers(),
+        laneQueries: Int = SearchBuffers.laneQueries, threads: Int? = nil
     ) throws -> [[ConstrainedBeamSearch.Hit]] {
-        let search: ([[Int32]]) throws -> [[ConstrainedBeamSearch.Hit]]
-        if let ngrams {
-            search =
-                NGramSearch(
-                    model: model, index: ngrams, wordStart: tokenizer.wordStart, beam: beam,
-                    topK: topK
+        func searcher(_ buffers: SearchBuffers) -> ([[Int32]]) throws -> [[ConstrainedBeamSearch.Hit]] {
+            if let ngrams {
+                return NGramSearch(
+                    model: model, index: ngrams, wordStart: tokenizer.wordStart, beam: beam, topK: topK, buffers: buffers
                 ).search
-        } else {
-            search =
-                ConstrainedBeamSearch(
-                    model: model, trie: trie, beam: beam, topK: min(topK, beam),
-                    normalization: normalization ?? options.objective.searchNormalization
-                ).search
+            }
+            return ConstrainedBeamSearch(
+                model: model, trie: trie, beam: beam, topK: min(topK, beam),
+                normalization: normalization ?? options.objective.searchNormalization, buffers: buffers
+            ).search
         }
+        let threads = threads ?? Threads.current
+        let laneCount = threads < 2 ? 1 : max(1, min(threads, min(batch, queries.count) / max(1, laneQueries)))
+        let lanes = (0..<laneCount).map { laneCount == 1 ? searcher(buffers) : searcher(buffers.lane($0)) }
         var out: [[ConstrainedBeamSearch.Hit]] = []
         var i = 0
         while i < queries.count {
-            let chunk = queries[i..<min(queries.count, i + batch)].map { Array($0.prefix(model.config.sourceLength)) }
-            out += try search(chunk.map { $0.isEmpty ? [Tokenizer.unk] : $0 })
+            let chunk = queries[i..<min(queries.count, i + batch)].map {
+                let q = Array($0.prefix(model.config.sourceLength))
+                return q.isEmpty ? [Tokenizer.unk] : q
+            }
             i += batch
+            let n = min(laneCount, chunk.count / max(1, laneQueries))
+            if n <= 1 {
+                out += try lanes[0](chunk)
+                continue
+            }
+            var parts = [Result<[[ConstrainedBeamSearch.Hit]], any Error>?](repeating: nil, count: n)
+            parts.withUnsafeMutableBufferPointer { p in
+                parallelFor(n, threads: n) { r in
+                    let cap = Threads.currentThreadLimit
+                    Threads.limitCurrentThread(to: 1)
+                    defer { Threads.limitCurrentThread(to: cap) }
+                    for l in r {
+                        let lo = chunk.count * l / n
+                        let hi = chunk.count * (l + 1) / n
+                        p[l] = Result { try lanes[l](Array(chunk[lo..<hi])) }
+                    }
+                }
+            }
+            for part in parts { out += try part!.get() }
         }
         return out
     }

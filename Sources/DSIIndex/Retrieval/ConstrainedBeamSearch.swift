@@ -19,9 +19,9 @@ public struct ConstrainedBeamSearch {
     public var scanBlock = 4096
     /// Encoder activations, the decoding state and the scorer's buffers, reused by every
     /// search of this value (so one searcher per thread): once warm, a search allocates no
-    /// tensor.
-    private let workspace = Workspace()
-    private let scratch = SearchScratch()
+    /// tensor. A caller that makes a new searcher per batch (a service, whose model changes
+    /// with adds) passes the same buffers to each.
+    private let scratch: SearchBuffers
 
     /// What each step's softmax is taken over.
     public enum Normalization: String, Sendable, Codable, CaseIterable {
@@ -32,8 +32,12 @@ public struct ConstrainedBeamSearch {
         case allowed
     }
 
-    public init(model: Seq2Seq, trie: DocIDTrie, beam: Int = 10, topK: Int = 10, normalization: Normalization = .all) {
+    public init(
+        model: Seq2Seq, trie: DocIDTrie, beam: Int = 10, topK: Int = 10, normalization: Normalization = .all,
+        buffers: SearchBuffers = SearchBuffers()
+    ) {
         precondition(beam >= 1 && topK >= 1 && topK <= beam, "need 1 ≤ top-k ≤ beam")
+        self.scratch = buffers
         self.model = model
         self.trie = trie
         self.beam = beam
@@ -52,7 +56,8 @@ public struct ConstrainedBeamSearch {
         if Q == 0 { return [] }
         let (src, mask, S) = Self.pack(sources, maxLength: model.config.sourceLength)
         let state = try model.beginDecoding(
-            source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam, workspace: workspace, reusing: scratch.state)
+            source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam, workspace: scratch.workspace,
+            reusing: scratch.state)
         scratch.state = state
         let V = model.config.targetVocab
         // Live beams per query: trie node (−1: a padding row) and cumulative score.
@@ -165,9 +170,29 @@ extension ConstrainedBeamSearch {
     }
 }
 
-/// What a searcher keeps between searches.
-final class SearchScratch: @unchecked Sendable {
+/// What a searcher keeps between searches: the encoder's activations, the decoding state
+/// and the scorer's buffers, grown to the largest search so far. Fresh buffers are page
+/// faults on every page they touch (about 50 MB at 32 queries and beam 10), so a thread
+/// that searches again and again keeps one of these and hands it to each searcher it
+/// makes. One thread at a time: a search writes into them.
+public final class SearchBuffers: @unchecked Sendable {
+    let workspace = Workspace()
     var state: DecodingState?
+    private var lanes: [SearchBuffers] = []
+
+    /// Fewest queries per lane when `TrainedIndex.search` decodes a batch in lanes, one
+    /// per thread.
+    public static let laneQueries = 4
+
+    public init() {}
+
+    /// The buffers of lane `i` of a search decoded in lanes (made on first use; call it
+    /// before the lanes start).
+    func lane(_ i: Int) -> SearchBuffers {
+        while lanes.count <= i { lanes.append(SearchBuffers()) }
+        return lanes[i]
+    }
+
     private var allowed: AllowedScorer?
 
     /// A scorer for at most `rows` rows, this one's if it is large enough.

@@ -33,11 +33,13 @@ public struct NGramSearch {
     public var beta: Float = 0.8
     public var smoothing: Float = 5
     public var maxOccurrences = 20_000
-    private let workspace = Workspace()
-    private let scratch = SearchScratch()
+    private let scratch: SearchBuffers
 
-    public init(model: Seq2Seq, index: NGramIndex, wordStart: [Bool], beam: Int = 10, topK: Int = 10) {
+    public init(
+        model: Seq2Seq, index: NGramIndex, wordStart: [Bool], beam: Int = 10, topK: Int = 10, buffers: SearchBuffers = SearchBuffers()
+    ) {
         precondition(beam >= 1 && topK >= 1, "need beam ≥ 1 and top-k ≥ 1")
+        self.scratch = buffers
         self.model = model
         self.index = index
         self.wordStart = wordStart
@@ -68,7 +70,8 @@ public struct NGramSearch {
         let (src, mask, S) = ConstrainedBeamSearch.pack(sources, maxLength: model.config.sourceLength)
         let steps = min(index.depth, model.config.targetLength)
         let state = try model.beginDecoding(
-            source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam, workspace: workspace, reusing: scratch.state)
+            source: src, sourceMask: mask, queries: Q, sourceLength: S, maxRows: Q * beam, workspace: scratch.workspace,
+            reusing: scratch.state)
         scratch.state = state
         let V = model.config.targetVocab
         let offset = Int(TargetVocabulary.offset)
