@@ -52,7 +52,9 @@ struct CLITests {
         return (out, dir)
     }
 
-    @Test("--precision bfloat16 trains with the bfloat16 kernel where the CPU has AVX512-BF16, and is refused clearly where not", needsDSI)
+    @Test(
+        "--precision bfloat16 trains with the bfloat16 kernel where the CPU has AVX512-BF16, and is refused clearly where not; the default picks it where the CPU has it",
+        needsDSI)
     func precision() throws {
         let (status, out, err) = try runDSI([
             "bench", "ops", "--steps", "2", "--warmup", "1", "--threads", "1", "--precision", "bfloat16", "--json",
@@ -68,6 +70,13 @@ struct CLITests {
         }
         let (bad, _, badErr) = try runDSI(["bench", "ops", "--precision", "float16"])
         #expect(bad != 0 && badErr.contains("float32") && badErr.contains("bfloat16"), "\(badErr)")
+        // The default, auto: bfloat16 where the CPU has it, float32 elsewhere; float32 on request.
+        for (flags, expected) in [([], BLAS.bfloat16Available ? "bfloat16" : "float32"), (["--precision", "float32"], "float32")] {
+            let (s, o, e) = try runDSI(["bench", "ops", "--steps", "1", "--warmup", "0", "--threads", "1", "--json"] + flags)
+            #expect(s == 0, "\(e)")
+            let j = try JSONSerialization.jsonObject(with: Data(o.utf8)) as? [String: Any]
+            #expect(j?["precision"] as? String == expected, "\(flags)")
+        }
     }
 
     @Test("dsi query, eval and train fail clearly on bad input", needsDSI)
