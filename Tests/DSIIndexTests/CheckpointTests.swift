@@ -122,6 +122,47 @@ struct CheckpointTests {
         #expect(check.terminationStatus == 0, "\(out)")
     }
 
+    @Test("a verified file is not hashed again until it changes: a change of the same size, even with its old time set back, is caught")
+    func verifiedCache() throws {
+        let dir = tempPath("verified-ck")
+        let cache = tempPath("verified-cache")
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 31 &+ 7) }
+        try Checkpoint.write(
+            to: dir, files: ["big.bin": Data(bytes)], corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:])
+        let manifest = try Checkpoint.read(from: dir, only: []).0
+        let file = dir + "/big.bin"
+        func verify(_ cache: String? = cache) throws -> Bool {
+            try Checkpoint.verify("big.bin", in: dir, manifest: manifest, cache: cache, cacheAbove: 0)
+        }
+        // Just written: hashed, and not recorded (it changed less than a second ago).
+        #expect(try verify())
+        #expect(VerifiedFileCache.checksum(of: file, in: cache) == nil)
+        Thread.sleep(forTimeInterval: Double(VerifiedFileCache.minimumAge) / 1e9 + 0.1)
+        #expect(try verify())  // hashed and recorded
+        #expect(VerifiedFileCache.checksum(of: file, in: cache) == manifest.files["big.bin"]?.sha256)
+        #expect(try verify() == false)  // taken from the record
+        #expect(try verify(nil))  // no cache: always hashed
+        // One byte changed in place, and the modification time set back to what it was:
+        // the status-change time moved, so the file is hashed again and refused.
+        var st = stat()
+        #expect(stat(file, &st) == 0)
+        let h = try #require(FileHandle(forWritingAtPath: file))
+        try h.seek(toOffset: 100)
+        try h.write(contentsOf: Data([bytes[100] &+ 1]))
+        try h.close()
+        var times = [st.st_atim, st.st_mtim]
+        #expect(utimensat(AT_FDCWD, file, &times, 0) == 0)
+        #expect(VerifiedFileCache.checksum(of: file, in: cache) == nil)
+        #expect(throws: Checkpoint.Error.self) { try verify() }
+        // Put back: hashed again and accepted.
+        let back = try #require(FileHandle(forWritingAtPath: file))
+        try back.seek(toOffset: 100)
+        try back.write(contentsOf: Data([bytes[100]]))
+        try back.close()
+        #expect(try verify())
+    }
+
     @Test("a checkpoint round-trips, and replacing one is atomic")
     func roundTrip() throws {
         let dir = tempPath("ckpt")

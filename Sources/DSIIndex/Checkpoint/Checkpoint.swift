@@ -277,8 +277,14 @@ public enum Checkpoint {
     }
 
     /// Verifies one listed file's size and SHA-256 by reading it in chunks (for a file
-    /// that is then mapped rather than read whole).
-    public static func verify(_ name: String, in directory: String, manifest: Manifest) throws(Checkpoint.Error) {
+    /// that is then mapped rather than read whole). A file of at least `cacheAbove` bytes
+    /// whose checksum was verified before and which has not changed since is not read
+    /// again (`VerifiedFileCache`; `cache` nil: always read). Returns whether it was read.
+    @discardableResult
+    public static func verify(
+        _ name: String, in directory: String, manifest: Manifest, cache: String? = VerifiedFileCache.directory,
+        cacheAbove: Int = VerifiedFileCache.minimumBytes
+    ) throws(Checkpoint.Error) -> Bool {
         let p = (directory as NSString).appendingPathComponent(name)
         guard let entry = manifest.files[name] else { throw Error(path: p, message: "missing from the checkpoint's manifest") }
         let size = (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? nil
@@ -286,8 +292,13 @@ public enum Checkpoint {
         guard size == entry.bytes else {
             throw Error(path: p, message: "\(size) bytes, manifest.json says \(entry.bytes): the file is truncated or was changed")
         }
+        let cache = size >= cacheAbove ? cache : nil
+        if let cache, VerifiedFileCache.checksum(of: p, in: cache) == entry.sha256 { return false }
+        let before = VerifiedFileCache.changedTime(of: p)
         guard SHA256Digest.hex(file: p) == entry.sha256 else {
             throw Error(path: p, message: "checksum mismatch: the file is corrupt or was changed after the checkpoint was written")
         }
+        if let cache, let before { VerifiedFileCache.record(entry.sha256, of: p, stampedBefore: before, in: cache) }
+        return true
     }
 }
