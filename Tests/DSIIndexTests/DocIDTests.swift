@@ -262,6 +262,18 @@ struct TrieTests {
         #expect(!again, "a docid already present is refused")
     }
 
+    @Test("lexicographic order over a flat copy equals sorting the arrays: prefixes first, equal ones by index", arguments: [1, 2])
+    func lexicographicOrder(seed: UInt64) {
+        var rng = SeededRNG(seed: seed)
+        // Variable lengths (0-4) over a tiny alphabet: many prefixes and duplicates.
+        let sequences: [[Int32]] = (0..<500).map { _ in (0..<rng.int(below: 5)).map { _ in Int32(rng.int(below: 3)) - 1 } }
+        let expected = sequences.indices.sorted {
+            sequences[$0].lexicographicallyPrecedes(sequences[$1]) || (sequences[$0] == sequences[$1] && $0 < $1)
+        }
+        #expect(DocIDTrie.lexicographicOrder(sequences) == expected)
+        #expect(DocIDTrie.lexicographicOrder([]) == [])
+    }
+
     @Test("the trie of 200,000 atomic docids (one node with 200,000 children) builds by appending")
     func atomicBuild() {
         let ids = (0..<200_000).map { "d\($0)" }

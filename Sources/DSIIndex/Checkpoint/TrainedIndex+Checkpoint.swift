@@ -290,7 +290,7 @@ extension TrainedIndex {
             }
             line[id] = i
         }
-        let order = a.docids.indices.sorted { a.docids[$0].lexicographicallyPrecedes(a.docids[$1]) }
+        let order = DocIDTrie.lexicographicOrder(a.docids)
         for (x, y) in zip(order, order.dropFirst()) where a.docids[y].starts(with: a.docids[x]) {
             let what = a.docids[x] == a.docids[y] ? "the same docid" : "docids where one is a prefix of the other"
             throw Checkpoint.Error(
