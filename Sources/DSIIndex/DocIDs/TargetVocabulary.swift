@@ -25,8 +25,11 @@ public struct TargetVocabulary: Sendable {
     public let leafDigits: Int
     /// Decoder tokens of each document's docid (without BOS and EOS), in corpus order.
     public private(set) var tokens: [[Int32]] = []
-    /// Tree-node tokens by cluster path (`nodes` mode).
-    private var prefixToken: [[Int32]: Int32] = [:]
+    /// Tree-node tokens (`nodes` mode) by (parent node's token, or `rootKey` at the top;
+    /// the path's next digit) packed in one integer: no array is built or hashed per
+    /// prefix (a million docids have three million prefixes).
+    private var childToken: [UInt64: Int32] = [:]
+    private static let rootKey: UInt32 = .max
     /// Decoder tokens of `terms` docid symbols.
     private var symbolToken: [Int32: Int32] = [:]
     public let scheme: DocIDScheme
@@ -65,17 +68,20 @@ public struct TargetVocabulary: Sendable {
                 return next - 1
             }
         case (.semantic, .nodes):
-            let path = Array(docid.prefix(max(0, docid.count - leafDigits)))
             var out: [Int32] = []
-            for depth in stride(from: 1, through: path.count, by: 1) {
-                let p = Array(path.prefix(depth))
-                if let tok = prefixToken[p] {
-                    out.append(tok)
+            var parent = Self.rootKey
+            for digit in docid.prefix(max(0, docid.count - leafDigits)) {
+                let key = UInt64(parent) << 32 | UInt64(UInt32(bitPattern: digit))
+                let tok: Int32
+                if let known = childToken[key] {
+                    tok = known
                 } else {
-                    prefixToken[p] = next
-                    out.append(next)
+                    tok = next
+                    childToken[key] = next
                     next += 1
                 }
+                out.append(tok)
+                parent = UInt32(bitPattern: tok)
             }
             out.append(next)
             next += 1
