@@ -161,3 +161,20 @@ struct SyntheticCorpusTests {
         #expect(fa != (try Data(contentsOf: URL(fileURLWithPath: b + "/corpus.jsonl"))))
     }
 }
+
+@Suite("tab-separated files")
+struct TSVReaderTests {
+    @Test("rows in memory: CRLF and LF line ends, blank lines skipped, fields split at tabs only, non-ASCII kept, errors name the line")
+    func rows() throws {
+        let text = "corpus-id\ttitle\r\nd1\tCafé\u{301} au lait\r\n \t \n\nd2\t\n𝔡3\tα\tβ\n"
+        #expect(throws: InputError.self) { try TSVReader.rows(text, path: "t.tsv", header: ["corpus-id", "title"]) }
+        do {
+            _ = try TSVReader.rows(text, path: "t.tsv", header: ["corpus-id", "title"])
+        } catch {
+            #expect(error.description.hasPrefix("t.tsv:6:") && error.description.contains("found 3"))
+        }
+        let rows = try TSVReader.rows(text, path: "t.tsv", header: ["corpus-id", "title"], extraColumns: true)
+        #expect(rows.map(\.line) == [2, 5, 6])
+        #expect(rows.map(\.fields) == [["d1", "Café\u{301} au lait"], ["d2", ""], ["𝔡3", "α", "β"]])
+    }
+}

@@ -20,8 +20,10 @@ public enum TSVReader {
 
     /// Rows of a text held in memory (a checkpoint's file).
     public static func rows(_ text: String, path: String, header: [String], extraColumns: Bool = false) throws(InputError) -> [Row] {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().map { (n, l) -> (Int, String?) in
-            (n + 1, l.hasSuffix("\r") ? String(l.dropLast()) : String(l))
+        // Lines split on the newline byte, a carriage return before it dropped (splitting by
+        // characters would see "\r\n" as one character, not a line end).
+        let lines = text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated().map { (n, l) -> (Int, String?) in
+            (n + 1, String(Substring(l.last == 0x0D ? l.dropLast() : l)))
         }
         return try rows(lines: lines, path: path, header: header, extraColumns: extraColumns)
     }
@@ -33,8 +35,11 @@ public enum TSVReader {
         var sawHeader = false
         for (line, text) in lines {
             guard let text else { throw InputError(file: path, line: line, "not valid UTF-8") }
-            if text.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
-            let fields = text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            // Over the UTF-8 bytes: a tab and a space are single bytes that no other
+            // character's encoding contains, and a tab always ends a grapheme, so this is
+            // the split by characters, without breaking the text into characters.
+            if text.utf8.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            let fields = text.utf8.split(separator: 0x09, omittingEmptySubsequences: false).map { String(Substring($0)) }
             let fits = extraColumns ? fields.count >= header.count : fields.count == header.count
             if !sawHeader {
                 guard fits, Array(fields.prefix(header.count)) == header else {

@@ -50,7 +50,8 @@ public struct DocIDAssignment: Sendable, Equatable {
                 }
                 tokens = symbols.allSatisfy { $0 != nil } ? symbols.map { $0! } : nil
             } else {
-                tokens = d.allSatisfy(\.isASCII) && d.allSatisfy(\.isNumber) && !d.isEmpty ? d.map { Int32(String($0))! } : nil
+                // Digits 0-9 only (bytes, not characters: no string per digit).
+                tokens = !d.isEmpty && d.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) ? d.utf8.map { Int32($0 - 0x30) } : nil
             }
             guard let tokens else {
                 throw InputError(file: path, line: row.line, "field \"docid\": \"\(d)\" is not a \(scheme.rawValue) docid")
