@@ -153,5 +153,15 @@ struct DocumentTests {
         #expect(svg.components(separatedBy: "<polyline").count - 1 == 3)
         #expect(svg.hasSuffix("</svg>"))
         #expect(LearningCurve.svg([]).contains("no evaluations recorded"))
+        // The minute ticks read differently whatever the span (a 20-second run, 15 minutes, 10 hours).
+        for span in [0.3, 15, 600] {
+            let curve = LearningCurve.svg([
+                TrainingEvaluation(step: 1, minutes: span / 2, loss: 2, devHits1: 0.5, devHits10: 0.8),
+                TrainingEvaluation(step: 2, minutes: span, loss: 1, devHits1: 0.6, devHits10: 0.9),
+            ])
+            let ticks = curve.components(separatedBy: "text-anchor=\"middle\">").dropFirst().map { $0.prefix { $0 != "<" } }
+                .filter { $0 != "training minutes" }
+            #expect(ticks.count == 5 && Set(ticks).count == 5, "span \(span): \(ticks)")
+        }
     }
 }

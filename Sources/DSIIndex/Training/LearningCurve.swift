@@ -54,6 +54,8 @@ public enum LearningCurve {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"11\">"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
         s += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(ph))\" fill=\"none\" stroke=\"#999\"/>"
+        // Enough decimals that the five minute ticks (a quarter of the span apart) read differently.
+        let decimals = max(0, min(4, Int((-log10(maxX / 4)).rounded(.up))))
         for i in 0...4 {
             let t = Double(i) / 4
             let yy = top + ph * (1 - t)
@@ -62,7 +64,7 @@ public enum LearningCurve {
                 "<text x=\"\(f(left - 6))\" y=\"\(f(yy + 4))\" text-anchor=\"end\" fill=\"#b45309\">\(String(format: "%.2f", maxLoss * t))</text>"
             s += "<text x=\"\(f(left + pw + 6))\" y=\"\(f(yy + 4))\" fill=\"#1d4ed8\">\(String(format: "%.2f", t))</text>"
             let xm = maxX * t
-            s += "<text x=\"\(f(x(xm)))\" y=\"\(f(top + ph + 15))\" text-anchor=\"middle\">\(String(format: "%.1f", xm))</text>"
+            s += "<text x=\"\(f(x(xm)))\" y=\"\(f(top + ph + 15))\" text-anchor=\"middle\">\(String(format: "%.\(decimals)f", xm))</text>"
         }
         s += "<text x=\"\(f(left + pw / 2))\" y=\"\(f(H - 6))\" text-anchor=\"middle\">training minutes</text>"
         s += "<text x=\"\(f(left))\" y=\"\(f(top - 10))\" fill=\"#b45309\">loss</text>"
