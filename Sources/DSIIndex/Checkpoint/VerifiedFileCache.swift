@@ -41,7 +41,9 @@ public enum VerifiedFileCache {
         return NSHomeDirectory() + "/.cache/swift-dsi/verified"
     }
 
-    /// A file's identity and state, as `stat` gives them.
+    /// A file's identity and state, as `stat` gives them. Not `Checkpoint.FileStamp`,
+    /// which carried files are checked by: that one must leave out the status-change
+    /// time, which linking a carried file into a new checkpoint changes.
     struct Stamp: Equatable {
         var device: UInt64
         var inode: UInt64
