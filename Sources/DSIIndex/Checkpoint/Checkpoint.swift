@@ -294,7 +294,7 @@ public enum Checkpoint {
         }
         let cache = size >= cacheAbove ? cache : nil
         if let cache, VerifiedFileCache.checksum(of: p, in: cache) == entry.sha256 { return false }
-        let before = VerifiedFileCache.changedTime(of: p)
+        let before = cache == nil ? nil : VerifiedFileCache.changedTime(of: p)
         guard SHA256Digest.hex(file: p) == entry.sha256 else {
             throw Error(path: p, message: "checksum mismatch: the file is corrupt or was changed after the checkpoint was written")
         }

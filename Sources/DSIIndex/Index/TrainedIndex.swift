@@ -113,7 +113,7 @@ public final class TrainedIndex: @unchecked Sendable {
         }
         let threads = threads ?? Threads.current
         let laneCount = threads < 2 ? 1 : max(1, min(threads, min(batch, queries.count) / max(1, laneQueries)))
-        let lanes = (0..<laneCount).map { laneCount == 1 ? searcher(buffers) : searcher(buffers.lane($0)) }
+        let lanes = (0..<laneCount).map { searcher(buffers.lane($0)) }
         var out: [[ConstrainedBeamSearch.Hit]] = []
         var i = 0
         while i < queries.count {

@@ -186,11 +186,12 @@ public final class SearchBuffers: @unchecked Sendable {
 
     public init() {}
 
-    /// The buffers of lane `i` of a search decoded in lanes (made on first use; call it
-    /// before the lanes start).
+    /// The buffers of lane `i` of a search decoded in lanes: these for lane 0, others
+    /// made on first use (call it before the lanes start).
     func lane(_ i: Int) -> SearchBuffers {
-        while lanes.count <= i { lanes.append(SearchBuffers()) }
-        return lanes[i]
+        if i == 0 { return self }
+        while lanes.count < i { lanes.append(SearchBuffers()) }
+        return lanes[i - 1]
     }
 
     private var allowed: AllowedScorer?
