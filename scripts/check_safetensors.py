@@ -17,9 +17,16 @@ from safetensors import safe_open
 path, expect_path = sys.argv[1], sys.argv[2]
 expect = json.load(open(expect_path))
 tensors = load_file(path)
+# Alignment padding (each tensor of a swift-dsi model file starts on a 4,096-byte page):
+# zero bytes under names of their own, so the file has no holes; not model tensors.
+pads = {n: t for n, t in tensors.items() if n.startswith("__pad__.")}
+tensors = {n: t for n, t in tensors.items() if n not in pads}
 with safe_open(path, framework="numpy") as f:
     meta = f.metadata() or {}
 problems = []
+for name, t in pads.items():
+    if t.dtype != np.uint8 or t.ndim != 1 or t.any():
+        problems.append(f"{name}: padding must be zero bytes (uint8), got {t.dtype} {t.shape}")
 if set(tensors) != set(expect["tensors"]):
     problems.append(f"names differ: {sorted(set(tensors) ^ set(expect['tensors']))[:5]}")
 for name, e in expect["tensors"].items():

@@ -36,9 +36,18 @@ public final class ParameterArena: @unchecked Sendable {
     /// unique); nil when unknown (any row may be non-zero: a dense backward ran).
     public internal(set) var dirtyRows: [Int: [Int32]]? = [:]
 
-    /// Lays out `specs` (name, shape) in order.
-    public init(_ specs: [(String, [Int])]) {
-        let layout = Self.layout(specs)
+    /// Floats per alignment step of the layout: `pageFloats` (4,096 bytes, the default,
+    /// so that every entry starts on a memory page and can be mapped from a file on its
+    /// own: `WeightFile`), or `legacyFloats` (64 bytes, the layout before checkpoint
+    /// format 4, kept for mapping older files in place).
+    public let alignment: Int
+    public static let pageFloats = 1024
+    public static let legacyFloats = 16
+
+    /// Lays out `specs` (name, shape) in order, each entry at a multiple of `alignment` floats.
+    public init(_ specs: [(String, [Int])], alignment: Int = ParameterArena.pageFloats) {
+        self.alignment = alignment
+        let layout = Self.layout(specs, alignment: alignment)
         self.entries = layout.entries
         self.count = layout.count
         self.values = Tensor(zeros: [layout.count])
@@ -50,13 +59,14 @@ public final class ParameterArena: @unchecked Sendable {
         self.index = index
     }
 
-    /// Offsets of `specs` laid out in order, each view 16-float (64-byte) aligned.
-    public static func layout(_ specs: [(String, [Int])]) -> (entries: [Entry], count: Int) {
+    /// Offsets of `specs` laid out in order, each view starting at a multiple of
+    /// `alignment` floats (and the arena's length one too).
+    public static func layout(_ specs: [(String, [Int])], alignment: Int = pageFloats) -> (entries: [Entry], count: Int) {
         var entries: [Entry] = []
         var offset = 0
         for (name, shape) in specs {
             entries.append(Entry(name: name, shape: shape, offset: offset))
-            offset += (shape.reduce(1, *) + 15) / 16 * 16
+            offset += (shape.reduce(1, *) + alignment - 1) / alignment * alignment
         }
         return (entries, offset)
     }

@@ -17,24 +17,45 @@ public enum Safetensors {
     }
 
     /// Serialises named Float32 buffers (written in the order given; `metadata` as strings).
-    public static func encode(_ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)], metadata: [String: String] = [:])
-        throws -> Data
-    {
-        var out = try headerData(tensors.map { ($0.name, $0.shape) }, metadata: metadata)
-        for t in tensors {
+    /// With `alignment`, laid out as `write` lays it out.
+    public static func encode(
+        _ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)], metadata: [String: String] = [:], alignment: Int = 0
+    ) throws -> Data {
+        let (header, layout) = try headerData(tensors.map { ($0.name, $0.shape) }, metadata: metadata, alignment: alignment)
+        var out = header
+        for (t, l) in zip(tensors, layout) {
+            out.append(Data(count: l.padBefore))
             out.append(UnsafeBufferPointer(start: t.data, count: t.shape.reduce(1, *)))
         }
+        out.append(Data(count: layout.last?.padAfter ?? 0))
         return out
     }
 
     /// Writes the same bytes as `encode` to `handle`, tensor by tensor, without holding
     /// the file in memory. A tensor without data (nil) is written as zeros.
+    ///
+    /// With `alignment` (bytes, a multiple of 64), the data section starts at a multiple of
+    /// it in the file, every tensor starts at a multiple of it within the data section,
+    /// and the file's length is one too. The gaps are filled by zero padding tensors
+    /// (`padPrefix`, dtype U8), so the file stays valid safetensors (no holes) and each
+    /// tensor can be mapped into memory on its own pages.
     public static func write(
-        _ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>?)], metadata: [String: String] = [:], to handle: FileHandle
+        _ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>?)], metadata: [String: String] = [:], to handle: FileHandle,
+        alignment: Int = 0
     ) throws {
-        try handle.write(contentsOf: try headerData(tensors.map { ($0.name, $0.shape) }, metadata: metadata))
+        let (header, layout) = try headerData(tensors.map { ($0.name, $0.shape) }, metadata: metadata, alignment: alignment)
+        try handle.write(contentsOf: header)
         let zeros = Data(count: 1 << 20)
-        for t in tensors {
+        func writeZeros(_ n: Int) throws {
+            var bytes = n
+            while bytes > 0 {
+                let k = min(zeros.count, bytes)
+                try handle.write(contentsOf: zeros.prefix(k))
+                bytes -= k
+            }
+        }
+        for (t, l) in zip(tensors, layout) {
+            try writeZeros(l.padBefore)
             var bytes = t.shape.reduce(1, *) * 4
             if let p = t.data {
                 var offset = 0
@@ -45,34 +66,52 @@ public enum Safetensors {
                     offset += n
                 }
             } else {
-                while bytes > 0 {
-                    let n = min(zeros.count, bytes)
-                    try handle.write(contentsOf: zeros.prefix(n))
-                    bytes -= n
-                }
+                try writeZeros(bytes)
             }
         }
+        try writeZeros(layout.last?.padAfter ?? 0)
     }
 
-    /// The 8-byte length and the padded JSON header for tensors laid out back to back.
-    static func headerData(_ tensors: [(name: String, shape: [Int])], metadata: [String: String]) throws -> Data {
+    /// Names of the zero padding tensors of aligned files (skipped by `header`).
+    public static let padPrefix = "__pad__."
+
+    /// The 8-byte length and the padded JSON header for tensors laid out back to back
+    /// (with `alignment`, each at a multiple of it; see `write`), and each tensor's zero
+    /// padding before it (and, for the last, after it).
+    static func headerData(_ tensors: [(name: String, shape: [Int])], metadata: [String: String], alignment: Int = 0) throws -> (
+        Data, [(padBefore: Int, padAfter: Int)]
+    ) {
+        precondition(alignment == 0 || alignment % 64 == 0, "alignment \(alignment) is not a multiple of 64 bytes")
         var header: [String: Any] = [:]
+        var layout: [(padBefore: Int, padAfter: Int)] = []
         var offset = 0
+        func pad(to next: Int) -> Int {
+            let n = next - offset
+            if n > 0 {
+                header[padPrefix + String(header.count)] = ["dtype": "U8", "shape": [n], "data_offsets": [offset, next]]
+                offset = next
+            }
+            return n
+        }
+        func aligned(_ x: Int) -> Int { alignment > 0 ? (x + alignment - 1) / alignment * alignment : x }
         for t in tensors {
+            let before = pad(to: aligned(offset))
             let bytes = t.shape.reduce(1, *) * 4
             header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]]
             offset += bytes
+            layout.append((before, 0))
         }
+        if !layout.isEmpty { layout[layout.count - 1].padAfter = pad(to: aligned(offset)) }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        // Pad so the data section starts 64-byte aligned: a mapping of the file can then
-        // be used in place (see `Seq2Seq.mapSafetensors`).
-        while (8 + json.count) % 64 != 0 { json.append(0x20) }
-        var out = Data(capacity: 8 + json.count + offset)
+        // Pad so the data section starts 64-byte aligned (or `alignment`-aligned): a
+        // mapping of the file can then be used in place (see `Seq2Seq.mapSafetensors`).
+        while (8 + json.count) % max(64, alignment) != 0 { json.append(0x20) }
+        var out = Data(capacity: 8 + json.count)
         var n = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
         out.append(json)
-        return out
+        return (out, layout)
     }
 
     public struct Entry {
@@ -102,6 +141,12 @@ public enum Safetensors {
             guard let e = value as? [String: Any], let dtype = e["dtype"] as? String,
                 let shape = e["shape"] as? [Int], let offs = e["data_offsets"] as? [Int], offs.count == 2
             else { throw fail("tensor \"\(name)\": expected dtype, shape and data_offsets") }
+            // Alignment padding (`write(..., alignment:)`): bytes, not a tensor of the model.
+            if name.hasPrefix(padPrefix) && dtype == "U8" && shape.count == 1 && offs[0] >= 0 && offs[1] <= dataSize
+                && offs[1] - offs[0] == shape[0]
+            {
+                continue
+            }
             guard dtype == "F32" else { throw fail("tensor \"\(name)\": dtype \(dtype), expected F32") }
             guard offs[0] >= 0, offs[1] <= dataSize, offs[1] - offs[0] == shape.reduce(1, *) * 4 else {
                 throw fail("tensor \"\(name)\": data_offsets \(offs) do not match shape \(shape) within \(dataSize) data bytes")
@@ -135,10 +180,12 @@ public enum Safetensors {
 }
 
 extension Seq2Seq {
-    /// The parameters as safetensors (names as in `parameterSpecs`).
+    /// The parameters as safetensors (names as in `parameterSpecs`): the bytes
+    /// `writeSafetensors` writes.
     public func safetensorsData(metadata: [String: String] = [:]) throws -> Data {
         try Safetensors.encode(
-            params.entries.map { ($0.name, $0.shape, UnsafePointer(params.values.data + $0.offset)) }, metadata: metadata)
+            params.entries.map { ($0.name, $0.shape, UnsafePointer(params.values.data + $0.offset)) }, metadata: metadata,
+            alignment: WeightFile.pageBytes)
     }
 
     /// Fills the parameters from safetensors data; every tensor must be present with the
@@ -160,10 +207,15 @@ extension Seq2Seq {
         }
     }
 
-    /// Writes the parameters as safetensors to `handle` (the bytes of `safetensorsData`).
+    /// Writes the parameters as safetensors to `handle`, each tensor on its own pages
+    /// (4,096-byte alignment, `Safetensors.write`): with the arena's page layout, the
+    /// file's data section is the arena's bytes, so search maps it in place
+    /// (`useWeightFiles`) and a fast add writes only the pages its new rows fill
+    /// (`writeWeightDelta`).
     public func writeSafetensors(to handle: FileHandle, metadata: [String: String] = [:]) throws {
         try Safetensors.write(
-            params.entries.map { ($0.name, $0.shape, UnsafePointer(params.values.data + $0.offset)) }, metadata: metadata, to: handle)
+            params.entries.map { ($0.name, $0.shape, UnsafePointer(params.values.data + $0.offset)) }, metadata: metadata, to: handle,
+            alignment: WeightFile.pageBytes)
     }
 
     /// Writes the AdamW state (the bytes of `optimizerData`) to `handle`; moments never

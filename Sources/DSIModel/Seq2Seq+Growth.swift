@@ -2,8 +2,9 @@
 extension Seq2Seq {
     /// A copy of this model whose target vocabulary is `targetVocab` tokens and target
     /// length at least `targetLength`: every existing parameter and AdamW moment is
-    /// copied; the new rows of the target embedding, position table and output head are
-    /// zero. Shrinking is refused.
+    /// copied (or, for weights mapped from page-aligned files, mapped again at the new
+    /// offsets); the new rows of the target embedding, position table and output head
+    /// are zero. Shrinking is refused.
     public func grown(targetVocab: Int, targetLength: Int) throws(ModelError) -> Seq2Seq {
         guard targetVocab >= config.targetVocab else {
             throw .invalidConfig(
@@ -13,6 +14,20 @@ extension Seq2Seq {
         c.targetVocab = targetVocab
         c.targetLength = max(config.targetLength, targetLength)
         let new = try Seq2Seq(config: c)
+        // Weights mapped from page-aligned files: the grown model maps the same pages at
+        // its own offsets and leaves the new rows zero (nothing is copied; writing a new
+        // row copies only its page).
+        if let files = weightFiles, !params.holdsTrainingState {
+            do {
+                if try new.useWeightFiles(files, map: true, partial: true) {
+                    // Its new rows are its own memory now: growing it again copies.
+                    new.weightFiles = nil
+                    return new
+                }
+            } catch {
+                preconditionFailure("the weight files this model was mapped from no longer map: \(error)")
+            }
+        }
         for e in new.params.entries {
             guard let o = params.entry(e.name) else { continue }
             // Rows grow; the columns (and every 1-D shape but a bias over rows) stay.

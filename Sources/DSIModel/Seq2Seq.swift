@@ -60,6 +60,10 @@ public final class Seq2Seq: @unchecked Sendable {
     let encNorm: LN, decNorm: LN
     let head: Lin
     let targetEmbedEntry: Int, headWeightEntry: Int, headBiasEntry: Int
+    /// The files whose pages the weights are mapped from (`useWeightFiles(_:map:)`), each
+    /// entry's floats page-aligned in its file: a model grown from this one maps the same
+    /// pages (`grown`). Nil when the weights are the model's own memory.
+    public internal(set) var weightFiles: [WeightFile]?
 
     /// (name, shape) of every parameter, in arena order. Names follow the usual
     /// PyTorch-style dotted paths so the safetensors file reads naturally.
@@ -108,11 +112,12 @@ public final class Seq2Seq: @unchecked Sendable {
         initialize(seed: seed)
     }
 
-    /// A model with zeroed parameters (to be filled by a loader or `initialize`).
-    public init(config: ModelConfig) throws(ModelError) {
+    /// A model with zeroed parameters (to be filled by a loader or `initialize`), laid
+    /// out with `alignment` (`ParameterArena.alignment`).
+    public init(config: ModelConfig, alignment: Int = ParameterArena.pageFloats) throws(ModelError) {
         try config.validate()
         self.config = config
-        let arena = ParameterArena(Self.parameterSpecs(config))
+        let arena = ParameterArena(Self.parameterSpecs(config), alignment: alignment)
         self.params = arena
         func off(_ n: String) -> Int { arena.entry(n)!.offset }
         func ln(_ p: String) -> LN { LN(w: off("\(p).weight"), b: off("\(p).bias")) }

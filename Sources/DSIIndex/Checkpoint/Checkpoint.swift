@@ -16,8 +16,11 @@ public enum Checkpoint {
     /// digit tokens); 2: the loader checks the index's invariants, and every options field
     /// decodes with a default; 3: `objective` (the trie objective is the default since
     /// then; a version 1-2 config without it was trained over all tokens: `full`), and
-    /// `optimizer.safetensors` is optional (needed only to train on: `--resume`, `dsi add`).
-    public static let version = 3
+    /// `optimizer.safetensors` is optional (needed only to train on: `--resume`, `dsi add`);
+    /// 4: every tensor of model.safetensors starts on a 4,096-byte page (zero padding
+    /// tensors between them), and a fast add writes generation files ("model.g<N>.safetensors",
+    /// "lsa.g<N>.safetensors", "replay.g<N>.tsv") beside the files it keeps.
+    public static let version = 4
     /// The versions this swift-dsi reads (older ones through `CheckpointMigration`).
     public static let readableVersions = 1...version
 

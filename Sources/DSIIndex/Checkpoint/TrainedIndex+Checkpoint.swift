@@ -49,6 +49,36 @@ extension TrainedIndex {
         ]
         if let lsa { files["lsa.safetensors"] = .stream { try lsa.writeSafetensors(to: $0) } }
         if let ngrams { files["ngrams.bin"] = .data(ngrams.serialized()) }
+        // After a fast add: the files the old index was loaded from stay as they are
+        // (linked), and the new generation's rows and views go to files of their own.
+        let generation = generations.last?.generation ?? 0
+        if let base = appendBase, base.weights.count < AppendBase.maxFiles, generation > 0 {
+            let stamp = ["format": "swift-dsi", "step": String(step)]
+            for f in base.weights + base.lsa + base.replay {
+                files[f.name] = .carried(path: f.file.path, sha256: f.file.sha256, stamp: f.file.stamp)
+            }
+            files["model.safetensors"] = files[base.weights[0].name]
+            if model.entryFloats != base.weightFloats {
+                files[Self.generationFile("model.safetensors", generation)] = .stream {
+                    try model.writeWeightDelta(to: $0, covered: base.weightFloats, metadata: stamp)
+                }
+            }
+            if let lsa, !base.lsa.isEmpty {
+                files["lsa.safetensors"] = files[base.lsa[0].name]
+                if lsa.documentVectors.shape[0] > base.lsaRows {
+                    files[Self.generationFile("lsa.safetensors", generation)] = .stream {
+                        try lsa.writeDocumentRows(from: base.lsaRows, to: $0)
+                    }
+                }
+            }
+            if !base.replay.isEmpty {
+                files["replay.tsv"] = files[base.replay[0].name]
+                if memory.views.count > base.replayViews {
+                    let added = ReplayMemory(views: Array(memory.views[base.replayViews...]))
+                    files[Self.generationFile("replay.tsv", generation)] = .stream { try added.write(to: $0) }
+                }
+            }
+        }
         // Files a `.resume` or `.add` load left on disk, unchanged: linked (or copied and
         // checked), not rewritten.
         for (name, file) in carried where optimizerState || name != "optimizer.safetensors" {
@@ -150,7 +180,22 @@ extension TrainedIndex {
                 path: path("tokenizer.json"),
                 message: "\(tokenizer.count) tokens; config.json's model has a source vocabulary of \(config.model.sourceVocab)")
         }
-        let model = try Seq2Seq(config: config.model)
+        // Checkpoints before format 4 wrote the weights back to back: searching or adding
+        // to one maps its file in place into an arena of that layout.
+        let legacyLayout = manifest.version < 4
+        let model = try Seq2Seq(
+            config: config.model,
+            alignment: legacyLayout && (purpose == .search || purpose == .add) ? ParameterArena.legacyFloats : ParameterArena.pageFloats)
+        let weightNames = generationChain(manifest, base: "model.safetensors")
+        func weightFiles() throws -> [WeightFile] {
+            guard !weightNames.isEmpty else {
+                throw Checkpoint.Error(path: path("model.safetensors"), message: "missing from the checkpoint's manifest")
+            }
+            return try weightNames.map { name in
+                try Checkpoint.verify(name, in: directory, manifest: manifest)
+                return try WeightFile(path: path(name))
+            }
+        }
         let optimizer: AdamW
         // Files this load leaves on disk for `save` to carry over unchanged.
         var carried: [String: CarriedFile] = [:]
@@ -162,8 +207,12 @@ extension TrainedIndex {
         }
         switch purpose {
         case .search, .add:
-            try Checkpoint.verify("model.safetensors", in: directory, manifest: manifest)
-            try model.mapSafetensors(path: path("model.safetensors"))
+            if legacyLayout {
+                try Checkpoint.verify("model.safetensors", in: directory, manifest: manifest)
+                try model.mapSafetensors(path: path("model.safetensors"))
+            } else {
+                try model.useWeightFiles(try weightFiles(), map: true)
+            }
             guard purpose == .add else {
                 optimizer = AdamW(weightDecay: config.training.weightDecay)
                 break
@@ -183,8 +232,7 @@ extension TrainedIndex {
             // Each tensor's pages of the mapping are dropped once copied: the file and the
             // copy are never both resident (at 1M documents, 2.5 GB of weights and 5 GB
             // of moments).
-            let weights = try needMapped("model.safetensors")
-            try weights.withData { try model.loadSafetensors($0, path: path("model.safetensors"), release: weights.release) }
+            try model.useWeightFiles(try weightFiles(), map: false)
             guard let opt = try mapped("optimizer.safetensors") else {
                 throw Checkpoint.Error(
                     path: path("optimizer.safetensors"),
@@ -223,8 +271,10 @@ extension TrainedIndex {
                     "target length \(config.model.targetLength) is shorter than the longest docid (\(vocabulary.maxLength) tokens + EOS)")
         }
         // `.resume` leaves the LSA vectors and the replay memory on disk, checked.
+        let lsaNames = generationChain(manifest, base: "lsa.safetensors")
+        let replayNames = generationChain(manifest, base: "replay.tsv")
         if purpose == .resume {
-            for name in ["lsa.safetensors", "replay.tsv"] {
+            for name in lsaNames + replayNames {
                 guard let entry = manifest.files[name] else { continue }
                 try Checkpoint.verify(name, in: directory, manifest: manifest)
                 try carry(name, sha256: entry.sha256)
@@ -232,7 +282,14 @@ extension TrainedIndex {
         }
         let inMemory = purpose == .training || purpose == .add  // the LSA vectors and the replay memory
         let lsa = try (!inMemory ? nil : mapped("lsa.safetensors")).map { file throws -> LSA in
-            let l = try file.withData { try LSA.load($0, path: path("lsa.safetensors")) }
+            var l = try file.withData { try LSA.load($0, path: path("lsa.safetensors")) }
+            // Each generation file of a fast add holds its documents' rows.
+            var rows: [Float] = []
+            for name in lsaNames.dropFirst() {
+                let f = try needMapped(name)
+                rows += try f.withData { try LSA.loadDocumentRows($0, dimensions: l.dimensions, path: path(name)) }
+            }
+            if !rows.isEmpty { l = l.appending(documentRows: rows) }
             guard l.documentVectors.shape[0] == docids.corpusIDs.count, l.idf.count == tokenizer.count else {
                 throw Checkpoint.Error(
                     path: path("lsa.safetensors"),
@@ -243,13 +300,13 @@ extension TrainedIndex {
             return l
         }
         // Checkpoints written before the replay memory existed load with an empty one.
-        let memory =
-            try (!inMemory ? nil : mapped("replay.tsv")).map { file throws in
-                try file.withData {
-                    try ReplayMemory.parse(
-                        data: $0, path: path("replay.tsv"), documents: docids.corpusIDs.count, vocabulary: tokenizer.count)
-                }
-            } ?? ReplayMemory()
+        var memory = ReplayMemory()
+        for name in inMemory ? replayNames : [] {
+            let part = try needMapped(name).withData {
+                try ReplayMemory.parse(data: $0, path: path(name), documents: docids.corpusIDs.count, vocabulary: tokenizer.count)
+            }
+            memory.views += part.views
+        }
         let ngrams = try (docids.scheme != .ngrams ? nil : needMapped("ngrams.bin")).map { file throws -> NGramIndex in
             let n: NGramIndex
             do {
@@ -271,13 +328,53 @@ extension TrainedIndex {
                 message:
                     "generations cover \(generations.reduce(0) { $0 + $1.documents }) documents, docids.tsv has \(docids.corpusIDs.count)")
         }
+        // A fast add's save keeps these files and writes one more generation of each.
+        var appendBase: AppendBase?
+        if purpose == .add && model.weightFiles != nil {
+            func named(_ names: [String]) throws -> [NamedFile] {
+                try names.map { name in
+                    guard let file = CarriedFile(path: path(name), sha256: manifest.files[name]!.sha256) else {
+                        throw Checkpoint.Error(path: path(name), message: "cannot be read")
+                    }
+                    return NamedFile(name: name, file: file)
+                }
+            }
+            appendBase = AppendBase(
+                weights: try named(weightNames), weightFloats: model.entryFloats, lsa: try named(lsa == nil ? [] : lsaNames),
+                lsaRows: lsa?.documentVectors.shape[0] ?? 0, replay: try named(replayNames), replayViews: memory.views.count)
+        }
         let index = TrainedIndex(
             options: config.training, tokenizer: tokenizer, docids: docids, titles: titles, model: model, optimizer: optimizer,
             step: state.step, trainingSeconds: state.trainingSeconds, corpusFingerprint: manifest.corpusFingerprint ?? "",
             lsa: lsa, memory: memory, generations: generations.isEmpty ? nil : generations, vocabulary: vocabulary,
-            searchOnly: purpose == .search, carried: carried, ngrams: ngrams)
+            searchOnly: purpose == .search, carried: carried, ngrams: ngrams, appendBase: appendBase)
         index.evaluations = state.evaluations ?? []
         return index
+    }
+
+    /// `base` (for example "model.safetensors") and the generation files of fast adds
+    /// after it ("model.g3.safetensors"), in generation order: the files that hold one
+    /// kind of data between them. Empty when the manifest lacks `base`.
+    static func generationChain(_ manifest: Checkpoint.Manifest, base: String) -> [String] {
+        guard manifest.files[base] != nil else { return [] }
+        return [base] + generationFiles(manifest.files.keys, base: base).map(\.name)
+    }
+
+    /// The names among `names` of the form "<stem>.g<N><ext>" for `base` "<stem><ext>",
+    /// with N, in order of N.
+    static func generationFiles(_ names: some Sequence<String>, base: String) -> [(generation: Int, name: String)] {
+        let dot = base.firstIndex(of: ".") ?? base.endIndex
+        let (stem, ext) = (String(base[..<dot]), String(base[dot...]))
+        return names.compactMap { n -> (Int, String)? in
+            guard n.hasPrefix(stem + ".g"), n.hasSuffix(ext), n.count > stem.count + 2 + ext.count else { return nil }
+            return Int(n.dropFirst(stem.count + 2).dropLast(ext.count)).map { ($0, n) }
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    /// Generation file of `base` for generation `g`: "model.safetensors" → "model.g3.safetensors".
+    static func generationFile(_ base: String, _ g: Int) -> String {
+        let dot = base.firstIndex(of: ".") ?? base.endIndex
+        return "\(base[..<dot]).g\(g)\(base[dot...])"
     }
 
     /// Docids are unique, prefix-free (no docid is the beginning of another, so every

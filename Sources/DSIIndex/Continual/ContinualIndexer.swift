@@ -86,8 +86,9 @@ public enum ContinualIndexer {
             ], vocabulary: vocabulary, trie: trie,
             // Fast mode leaves every old weight as it was: the old views' states still hold.
             viewStates: options.mode == .fast ? old.viewStates : nil,
-            // and every moment: a file left on disk (`LoadPurpose.add`) is carried as it is.
-            carried: old.carried)
+            // and every moment: a file left on disk (`LoadPurpose.add`) is carried as it is;
+            // the old weights, LSA rows and views stay in their files (`AppendBase`).
+            carried: old.carried, appendBase: options.mode == .fast ? old.appendBase : nil)
         grown.evaluations = old.evaluations
         let seconds = (clock.now - t0).seconds
         grown.trainingSeconds += seconds
@@ -162,7 +163,7 @@ public enum ContinualIndexer {
             generations: old.generations + [
                 Generation(
                     generation: generation, firstDocument: D0, documents: documents.count, mode: options.mode.rawValue, source: source)
-            ], carried: old.carried, ngrams: ngrams)
+            ], carried: old.carried, ngrams: ngrams, appendBase: old.appendBase)
         grown.evaluations = old.evaluations
         let seconds = (clock.now - t0).seconds
         log(

@@ -39,14 +39,20 @@ public final class TrainedIndex: @unchecked Sendable {
     /// The corpus's n-grams (`--docids ngrams` only): what decoding is constrained by and
     /// documents are found through.
     public let ngrams: NGramIndex?
+    /// The files of the checkpoint a `.add` load came from that hold this index's old
+    /// weights, LSA vectors and replay memory, unchanged: `save` keeps them and writes
+    /// only one more generation's file of each (`AppendBase`). Nil: `save` writes every
+    /// file whole.
+    public let appendBase: AppendBase?
 
     public init(
         options: TrainingOptions, tokenizer: Tokenizer, docids: DocIDAssignment, titles: [String], model: Seq2Seq, optimizer: AdamW,
         step: Int, trainingSeconds: Double, corpusFingerprint: String,
         lsa: LSA? = nil, memory: ReplayMemory = ReplayMemory(), generations: [Generation]? = nil, vocabulary: TargetVocabulary? = nil,
         searchOnly: Bool = false, trie: DocIDTrie? = nil, viewStates: ViewStateCache? = nil, carried: [String: CarriedFile] = [:],
-        ngrams: NGramIndex? = nil
+        ngrams: NGramIndex? = nil, appendBase: AppendBase? = nil
     ) {
+        self.appendBase = appendBase
         precondition((docids.scheme == .ngrams) == (ngrams != nil), "an n-gram index exactly with ngrams docids")
         precondition(ngrams.map { $0.documentCount == titles.count } ?? true, "one n-gram index document per document")
         self.ngrams = ngrams
@@ -144,6 +150,31 @@ public final class TrainedIndex: @unchecked Sendable {
         }
         return out
     }
+}
+
+/// A checkpoint file by its name in the checkpoint, left on disk by a load.
+public struct NamedFile: Sendable, Equatable {
+    public let name: String
+    public let file: CarriedFile
+}
+
+/// What an index loaded for a fast add (`LoadPurpose.add`) holds in files it did not
+/// change, so that saving the grown index writes what the add made and no more
+/// (docs/ARCHITECTURE.md, "Generation files"): the weight files the model was mapped
+/// from and the floats of each entry they hold; the LSA files and their document rows;
+/// the replay files and their views. Valid only while the index's first `weightFloats`,
+/// `lsaRows` and `replayViews` are those of the files: a fast add keeps every old weight
+/// and appends the rest; replay mode and consolidation rewrite everything.
+public struct AppendBase: Sendable, Equatable {
+    public let weights: [NamedFile]
+    public let weightFloats: [String: Int]
+    public let lsa: [NamedFile]
+    public let lsaRows: Int
+    public let replay: [NamedFile]
+    public let replayViews: Int
+    /// Beyond this many weight files, a save writes everything whole again (one file of
+    /// each kind), so that loading never maps or reads a long chain of small files.
+    public static let maxFiles = 16
 }
 
 /// What a checkpoint is loaded for (`TrainedIndex.load`).

@@ -40,6 +40,32 @@ extension LSA {
         }
     }
 
+    /// Writes the document vectors from row `first` on, alone, as the LSA file of one
+    /// generation of added documents (`document_vectors` (n, k)): the projection and the
+    /// older rows stay in the files before it.
+    public func writeDocumentRows(from first: Int, to handle: FileHandle) throws {
+        let k = dimensions
+        try Safetensors.write(
+            [("document_vectors", [documentVectors.shape[0] - first, k], UnsafePointer(documentVectors.data + first * k))],
+            metadata: ["format": "swift-dsi-lsa-rows"], to: handle)
+    }
+
+    /// The rows of a file `writeDocumentRows` wrote, row-major, checked to have `dimensions` columns.
+    public static func loadDocumentRows(_ data: Data, dimensions k: Int, path: String) throws(Safetensors.FormatError) -> [Float] {
+        let (entries, _, start) = try Safetensors.header(data, path: path)
+        guard let e = entries["document_vectors"], e.shape.count == 2, e.shape[1] == k else {
+            throw Safetensors.FormatError(
+                path: path, message: "expected a tensor \"document_vectors\" of shape (documents, \(k)), the checkpoint's LSA dimensions")
+        }
+        var rows = [Float](repeating: 0, count: e.shape[0] * k)
+        try rows.withUnsafeMutableBufferPointer { (b) throws(Safetensors.FormatError) in
+            guard let p = b.baseAddress else { return }
+            try Safetensors.read(
+                "document_vectors", expectedShape: e.shape, from: data, entries: entries, dataStart: start, into: p, path: path)
+        }
+        return rows
+    }
+
     public static func load(_ data: Data, path: String) throws(Safetensors.FormatError) -> LSA {
         let (entries, _, start) = try Safetensors.header(data, path: path)
         func tensor(_ name: String, rank: Int) throws(Safetensors.FormatError) -> Tensor {
