@@ -122,6 +122,40 @@ struct CheckpointTests {
         #expect(check.terminationStatus == 0, "\(out)")
     }
 
+    @Test("a large file a checkpoint write hashes is recorded as verified; the record carries over a link only where there was one")
+    func recordedAtWrite() throws {
+        let cache = tempPath("write-cache")
+        let big = VerifiedFileCache.minimumBytes
+        let a = tempPath("write-a")
+        try Checkpoint.write(
+            to: a, files: ["big.bin": .stream { try $0.write(contentsOf: Data(repeating: 7, count: big)) }], corpusFingerprint: nil,
+            corpusDirectory: nil, counts: [:], configuration: [:], verifiedCache: cache)
+        let sha = try Checkpoint.read(from: a, only: []).0.files["big.bin"]!.sha256
+        #expect(VerifiedFileCache.checksum(of: a + "/big.bin", in: cache) == sha)
+        // Linked into another checkpoint: the link changes the status-change time; the record follows.
+        let b = tempPath("write-b")
+        let stamp = try #require(Checkpoint.FileStamp(path: a + "/big.bin"))
+        try Checkpoint.write(
+            to: b, files: ["big.bin": .carried(path: a + "/big.bin", sha256: sha, stamp: stamp)], corpusFingerprint: nil,
+            corpusDirectory: nil, counts: [:], configuration: [:], verifiedCache: cache)
+        #expect(VerifiedFileCache.checksum(of: b + "/big.bin", in: cache) == sha)
+        #expect(try !Checkpoint.verify("big.bin", in: b, manifest: try Checkpoint.read(from: b, only: []).0, cache: cache), "not hashed")
+        // A file written without a record (never verified) gets none by being linked.
+        let c = tempPath("write-c")
+        try Checkpoint.write(
+            to: c, files: ["big.bin": .stream { try $0.write(contentsOf: Data(repeating: 9, count: big)) }], corpusFingerprint: nil,
+            corpusDirectory: nil, counts: [:], configuration: [:], verifiedCache: nil)
+        let shaC = try Checkpoint.read(from: c, only: []).0.files["big.bin"]!.sha256
+        let d = tempPath("write-d")
+        try Checkpoint.write(
+            to: d,
+            files: [
+                "big.bin": .carried(path: c + "/big.bin", sha256: shaC, stamp: try #require(Checkpoint.FileStamp(path: c + "/big.bin")))
+            ],
+            corpusFingerprint: nil, corpusDirectory: nil, counts: [:], configuration: [:], verifiedCache: cache)
+        #expect(VerifiedFileCache.checksum(of: d + "/big.bin", in: cache) == nil)
+    }
+
     @Test("a verified file is not hashed again until it changes: a change of the same size, even with its old time set back, is caught")
     func verifiedCache() throws {
         let dir = tempPath("verified-ck")

@@ -121,9 +121,11 @@ public enum Checkpoint {
             counts: counts, configuration: configuration, generations: generations)
     }
 
+    /// Large files it hashes (`.stream`) or links with a valid record (`.carried`) are
+    /// recorded in `verifiedCache` (`VerifiedFileCache`), so the next load does not hash them.
     public static func write(
         to directory: String, files: [String: File], corpusFingerprint: String?, corpusDirectory: String?, counts: [String: Int],
-        configuration: [String: String], generations: [Generation]? = nil
+        configuration: [String: String], generations: [Generation]? = nil, verifiedCache: String? = VerifiedFileCache.directory
     ) throws {
         try checkReplaceable(directory)
         let url = URL(fileURLWithPath: directory).standardizedFileURL
@@ -150,14 +152,28 @@ public enum Checkpoint {
                         try? h.close()
                         throw error
                     }
+                    let before = VerifiedFileCache.changedTime(of: url.path)
                     guard let sha = SHA256Digest.hex(file: url.path), let size = try fm.attributesOfItem(atPath: url.path)[.size] as? Int
                     else { throw Error(path: url.path, message: "cannot be read back") }
                     entries[name] = FileEntry(sha256: sha, bytes: size)
+                    // Hashed just now, in this process's own directory: the next load need not.
+                    if size >= VerifiedFileCache.minimumBytes, let before {
+                        VerifiedFileCache.record(sha, of: url.path, stampedBefore: before, recent: true, in: verifiedCache)
+                    }
                 case .carried(let source, let sha256, let stamp):
                     guard FileStamp(path: source) == stamp else {
                         throw Error(path: source, message: "changed on disk after the checkpoint was loaded (size, inode or time differ)")
                     }
-                    if link(source, url.path) != 0 {
+                    // A record that the file was verified in its present state carries
+                    // over the link, which changes its status-change time, not its bytes
+                    // (a file left unread, like the moments of a fast add, has none).
+                    let verified =
+                        stamp.bytes >= VerifiedFileCache.minimumBytes && VerifiedFileCache.checksum(of: source, in: verifiedCache) == sha256
+                    if link(source, url.path) == 0 {
+                        if verified && FileStamp(path: url.path) == stamp {
+                            VerifiedFileCache.record(sha256, of: url.path, recent: true, in: verifiedCache)
+                        }
+                    } else {
                         let h = try create(url.path)
                         let copied = try SHA256Digest.copy(file: source, to: h)
                         try h.close()

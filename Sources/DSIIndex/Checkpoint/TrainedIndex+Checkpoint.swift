@@ -101,8 +101,12 @@ extension TrainedIndex {
             generations: generations)
     }
 
+    /// `s` with tabs and line ends as spaces (one field of a TSV row). Most titles have
+    /// none and are returned as they are, without a search through Foundation.
     static func oneLine(_ s: String) -> String {
-        s.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ")
+        guard s.utf8.contains(where: { $0 == 9 || $0 == 10 || $0 == 13 }) else { return s }
+        return s.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ")
+            .replacingOccurrences(of: "\r", with: " ")
     }
 
     /// What resuming checks and builds its training data from, read before the weights

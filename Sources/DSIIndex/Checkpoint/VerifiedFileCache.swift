@@ -86,12 +86,20 @@ public enum VerifiedFileCache {
     /// the caller against its manifest). Not recorded: a file whose status-change time is
     /// not `stampedBefore` (it changed while it was hashed), or is less than `minimumAge`
     /// old.
-    public static func record(_ sha256: String, of path: String, stampedBefore before: Int64? = nil, in directory: String? = directory) {
+    ///
+    /// `recent` records a file changed less than `minimumAge` ago, for the one change the
+    /// caller made itself and knows the result of: a file it has just written into its
+    /// own temporary checkpoint directory and hashed, or a carried file it has just
+    /// linked (a link changes the status-change time, not the bytes). Without it, the
+    /// first load after every `dsi add` would hash the gigabytes the add had linked.
+    public static func record(
+        _ sha256: String, of path: String, stampedBefore before: Int64? = nil, recent: Bool = false, in directory: String? = directory
+    ) {
         guard let directory, let stamp = Stamp(path: path), stamp.bytes >= 0 else { return }
         if let before, before != stamp.changed { return }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        guard Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - stamp.changed >= minimumAge else { return }
+        guard recent || Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - stamp.changed >= minimumAge else { return }
         let fm = FileManager.default
         guard (try? fm.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil else { return }
         let final = directory + "/" + stamp.recordName

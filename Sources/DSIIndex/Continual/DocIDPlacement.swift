@@ -37,7 +37,6 @@ extension ContinualIndexer {
         _ old: TrainedIndex, count: Int, ids: [String], vectors: [Float], keyTerms: [[Int32]], preferred: [[Int32]?] = []
     ) throws -> [[Int32]] {
         let a = old.docids
-        var used = Set(a.docids)
         switch a.scheme {
         case .atomic, .ngrams:
             return (0..<count).map { [Int32(a.docids.count + $0)] }
@@ -45,6 +44,7 @@ extension ContinualIndexer {
             var t = TermDocIDs(existing: a.docids)
             return keyTerms.map { t.assign(keyTerms: $0) }
         case .naive:
+            var used = Set(a.docids)
             var rng = SeededRNG(seed: old.options.seed &+ UInt64(a.docids.count))
             let width = max(1, a.maxLength)
             var out: [[Int32]] = []

@@ -11,20 +11,40 @@ struct KMeansTree {
     var sums: [[Int32]: ([Float], Int)] = [:]
     let k: Int
 
+    /// Reads the tree in one pass over the docids in lexicographic order, in which a
+    /// leaf's documents follow each other: its documents' vectors are summed once per
+    /// leaf, and each node's sum is its leaves' (a million documents make about ten
+    /// thousand leaves, so the dictionaries are touched per leaf, not per document).
     init(_ a: DocIDAssignment, leafDigits: Int, vectors: Tensor) {
         self.leafDigits = leafDigits
         k = vectors.shape[1]
-        for (d, docid) in a.docids.enumerated() {
-            let path = Array(docid.prefix(max(0, docid.count - leafDigits)))
-            let pos = Int(docid.suffix(leafDigits).map(String.init).joined()) ?? 0
-            positions[path, default: []].insert(pos)
-            for depth in 0..<path.count { children[Array(path.prefix(depth)), default: []].insert(path[depth]) }
-            for depth in 0...path.count {
-                let p = Array(path.prefix(depth))
-                var (s, n) = sums[p] ?? ([Float](repeating: 0, count: k), 0)
-                for j in 0..<k { s[j] += vectors[d * k + j] }
-                sums[p] = (s, n + 1)
+        let order = DocIDTrie.lexicographicOrder(a.docids)
+        var i = 0
+        var sum = [Float](repeating: 0, count: k)
+        while i < order.count {
+            let first = a.docids[order[i]]
+            let depth = max(0, first.count - leafDigits)
+            let path = Array(first.prefix(depth))
+            var used = Set<Int>()
+            for j in 0..<k { sum[j] = 0 }
+            var j = i
+            while j < order.count {
+                let docid = a.docids[order[j]]
+                guard docid.count == first.count, docid.prefix(depth).elementsEqual(path) else { break }
+                used.insert(docid.suffix(leafDigits).reduce(0) { $0 * 10 + Int($1) })
+                let row = vectors.data + order[j] * k
+                for c in 0..<k { sum[c] += row[c] }
+                j += 1
             }
+            positions[path, default: []].formUnion(used)
+            for d in 0..<depth { children[Array(path.prefix(d)), default: []].insert(path[d]) }
+            for d in 0...depth {
+                let p = Array(path.prefix(d))
+                var (s, n) = sums[p] ?? ([Float](repeating: 0, count: k), 0)
+                for c in 0..<k { s[c] += sum[c] }
+                sums[p] = (s, n + j - i)
+            }
+            i = j
         }
     }
 
