@@ -70,6 +70,36 @@ struct CompatibilityTests {
         try expectSameAnswers("checkpoint-v1", answers: "checkpoint-v1-answers.jsonl")
     }
 
+    @Test(
+        "a fast add to a format-1 checkpoint writes the grown checkpoint whole in format 4 with the old weights; the next add writes generation files"
+    )
+    func fastAddConverts() throws {
+        var options = AddOptions()
+        options.mode = .fast
+        options.sample = 0
+        let docs = tempPath("v1-docs") + ".jsonl"
+        try #"{"id": "added1", "title": "All about the zeppelin", "text": "The zeppelin floats over the river."}"#.write(
+            toFile: docs, atomically: true, encoding: .utf8)
+        let out = tempPath("v1-add")
+        _ = try ContinualIndexer.add(checkpoint: fixtures + "/checkpoint-v1", documents: docs, output: out, options: options)
+        let manifest = try Checkpoint.read(from: out, only: []).0
+        #expect(manifest.version == Checkpoint.version && !manifest.files.keys.contains { $0.hasPrefix("model.g") })
+        let old = try TrainedIndex.load(from: fixtures + "/checkpoint-v1")
+        let grown = try TrainedIndex.load(from: out, for: .search)
+        #expect(grown.docids.corpusIDs == old.docids.corpusIDs + ["added1"])
+        for e in old.model.params.entries {
+            let was = old.model.params.tensor(e.name).toArray()
+            #expect(Array(grown.model.params.tensor(e.name).toArray().prefix(was.count)) == was, "\(e.name)")
+        }
+        try #"{"id": "added2", "title": "All about the quokka", "text": "The quokka smiles."}"#.write(
+            toFile: docs, atomically: true, encoding: .utf8)
+        let out2 = tempPath("v1-add2")
+        _ = try ContinualIndexer.add(checkpoint: out, documents: docs, output: out2, options: options)
+        let files = try Checkpoint.read(from: out2, only: []).0.files.keys
+        #expect(files.contains("model.g2.safetensors") && files.contains("replay.g2.tsv"), "\(files.sorted())")
+        #expect(try TrainedIndex.load(from: out2, for: .search).docids.corpusIDs.suffix(2) == ["added1", "added2"])
+    }
+
     @Test("a checkpoint from before docidTokens existed loads with digit tokens and gives the same answers")
     func beforeDocIDTokens() throws {
         let config = try String(contentsOfFile: fixtures + "/checkpoint-v1-before-docid-tokens/config.json", encoding: .utf8)
