@@ -77,11 +77,11 @@ public struct WeightFile: Sendable, Equatable {
 
 /// An anonymous memory region into which files are mapped (`MAP_FIXED`), unmapped
 /// whole when the last reference goes.
-final class MappedRegion: @unchecked Sendable {
-    let base: UnsafeMutableRawPointer
-    let size: Int
+public final class MappedRegion: @unchecked Sendable {
+    public let base: UnsafeMutableRawPointer
+    public let size: Int
 
-    init(bytes: Int) throws(Safetensors.FormatError) {
+    public init(bytes: Int) throws(Safetensors.FormatError) {
         size = max(WeightFile.roundUp(bytes), WeightFile.pageBytes)
         guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), p != MAP_FAILED
         else {
@@ -91,6 +91,23 @@ final class MappedRegion: @unchecked Sendable {
     }
 
     deinit { munmap(base, size) }
+
+    /// Maps `bytes` of the file at `path`, from byte `fileOffset`, at `offset` in this
+    /// region (private: writes stay in this process), rounded up to whole pages. False,
+    /// with nothing mapped, when either offset is not on a page or the file ends before
+    /// the last page.
+    public func map(path: String, fileOffset: Int, bytes: Int, at offset: Int) -> Bool {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let length = (bytes + page - 1) / page * page
+        guard fileOffset % page == 0, offset % page == 0, offset + length <= size else { return false }
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, fileOffset + length <= Int(st.st_size) else { return false }
+        let p = mmap(base + offset, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, off_t(fileOffset))
+        return p == base + offset
+    }
 }
 
 extension Seq2Seq {

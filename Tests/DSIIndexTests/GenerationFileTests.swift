@@ -66,6 +66,17 @@ struct GenerationFileTests {
         #expect(whole.memory.views.count == expected.memory.views.count && whole.memory == expected.memory)
         #expect(whole.lsa?.documentVectors.toArray() == expected.lsa?.documentVectors.toArray())
         #expect(whole.docids.corpusIDs == expected.docids.corpusIDs)
+        // A fast add's load maps the LSA vectors of the base file (page-aligned) and
+        // copies the generation files' rows after them.
+        let forAdd = try TrainedIndex.load(from: out2, for: .add)
+        if hasLSA {
+            #expect(forAdd.lsa?.mappedRows?.rows == 30)
+            #expect(forAdd.lsa?.documentVectors.toArray() == expected.lsa?.documentVectors.toArray())
+            let grown = try #require(forAdd.lsa).appending(
+                documentRows: [Float](repeating: 0.5, count: try #require(forAdd.lsa).dimensions))
+            #expect(grown.mappedRows?.rows == 30 && grown.documentVectors.shape[0] == 34)
+            #expect(Array(grown.documentVectors.toArray().prefix(33 * grown.dimensions)) == expected.lsa?.documentVectors.toArray())
+        }
         // Search load: the mapped chain has the same weights and answers the same.
         let search = try TrainedIndex.load(from: out2, for: .search)
         #expect(differing(search.model, expected.model) == [])

@@ -286,7 +286,8 @@ extension TrainedIndex {
         }
         let inMemory = purpose == .training || purpose == .add  // the LSA vectors and the replay memory
         let lsa = try (!inMemory ? nil : mapped("lsa.safetensors")).map { file throws -> LSA in
-            var l = try file.withData { try LSA.load($0, path: path("lsa.safetensors")) }
+            // A fast add maps the vectors (it reads them to place documents and appends).
+            var l = try file.withData { try LSA.load($0, path: path("lsa.safetensors"), mapping: purpose == .add) }
             // Each generation file of a fast add holds its documents' rows.
             var rows: [Float] = []
             for name in lsaNames.dropFirst() {

@@ -18,7 +18,17 @@ public struct LSA: Sendable {
     public let singularValues: [Float]
     /// (vocabulary) inverse document frequencies used for the weights.
     public let idf: [Float]
+    /// Where the first rows of `documentVectors` lie, page-aligned, in a file they are
+    /// mapped from (nil: they are this LSA's own memory). `appending` maps them again
+    /// instead of copying them.
+    public var mappedRows: MappedRows? = nil
     public var dimensions: Int { singularValues.count }
+
+    public struct MappedRows: Sendable, Equatable {
+        public let path: String
+        public let fileOffset: Int
+        public let rows: Int
+    }
 
     /// Sparse TF-IDF rows: per document, (token id, weight) with weights L2-normalised.
     public static func tfidf(_ docs: [[Int32]], vocabulary V: Int) -> (rows: [[(Int32, Float)]], idf: [Float]) {
