@@ -22,24 +22,37 @@ enum FusionSource: String, ExpressibleByArgument, CaseIterable { case bm25 }
 
 /// `--fusion bm25 [--fusion-weight W] [--fusion-k K] [--fusion-depth D]` (`dsi query`, `dsi eval`).
 struct FusionOptions: ParsableArguments {
-    @Option(help: "Fuse the model's ranking with the project's BM25 (reciprocal-rank fusion; README, \"Fused ranking\").")
+    @Option(help: "Fuse the model's ranking with the project's BM25 (README, \"Fused ranking\").")
     var fusion: FusionSource?
-    @Option(help: "How to fuse: rrf (reciprocal ranks) or scores (the model's probability and BM25's score over the query's best).")
-    var fusionMethod: Fusion.Method = .rrf
-    @Option(help: "The model's weight in the fusion, 0...1 (BM25's is 1 - weight; 0.5 is plain RRF).") var fusionWeight: Double = 0.5
+    @Option(
+        help:
+            "How to fuse: zscore (each run's scores standardised per query, then weighted), rrf (reciprocal ranks) or scores (the model's probability and BM25's score over the query's best)."
+    )
+    var fusionMethod: Fusion.Method = .zscore
+    @Option(
+        help:
+            "The model's weight in the fusion, 0...1 (BM25's is 1 - weight; zscore's default: 0.7 when the corpus has labelled train queries, 0.3 without; rrf's and scores': 0.5)."
+    )
+    var fusionWeight: Double?
     @Option(help: "Reciprocal-rank fusion's rank offset k.") var fusionK: Double = 60
-    @Option(help: "BM25 results per query taken into the fusion.") var fusionDepth: Int = 100
+    @Option(help: "Results per query taken from each run (BM25's and the model's, whose beam widens to it) into the fusion.")
+    var fusionDepth: Int = 100
 
-    func resolved() throws -> Fusion? {
+    var requested: Bool { fusion != nil }
+
+    /// The fusion asked for, if any; `labelled`: whether the corpus has labelled train
+    /// queries (it chooses the default weight), asked only when fusing.
+    func resolved(labelled: () throws -> Bool) throws -> Fusion? {
         guard fusion != nil else {
-            if fusionWeight != 0.5 || fusionK != 60 || fusionDepth != 100 || fusionMethod != .rrf {
+            if fusionWeight != nil || fusionK != 60 || fusionDepth != 100 || fusionMethod != .zscore {
                 throw ValidationError("--fusion-method, --fusion-weight, --fusion-k and --fusion-depth need --fusion bm25")
             }
             return nil
         }
-        guard (0...1).contains(fusionWeight) else { throw ValidationError("--fusion-weight must be between 0 and 1, got \(fusionWeight)") }
+        let weight = try fusionWeight ?? Fusion.defaultWeight(method: fusionMethod, labelled: labelled())
+        guard (0...1).contains(weight) else { throw ValidationError("--fusion-weight must be between 0 and 1, got \(weight)") }
         guard fusionK >= 0 else { throw ValidationError("--fusion-k must be 0 or more, got \(fusionK)") }
         guard fusionDepth >= 1 else { throw ValidationError("--fusion-depth must be at least 1, got \(fusionDepth)") }
-        return Fusion(method: fusionMethod, weight: fusionWeight, k: fusionK, depth: fusionDepth)
+        return Fusion(method: fusionMethod, weight: weight, k: fusionK, depth: fusionDepth)
     }
 }

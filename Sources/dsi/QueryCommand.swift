@@ -31,14 +31,22 @@ struct QueryCommand: ParsableCommand {
         for (i, q) in texts.enumerated() where index.encode(q).allSatisfy({ $0 == 1 }) {
             throw ValidationError("query \(i + 1) (\"\(q)\") has no words the index knows")
         }
-        var results = try index.search(texts, beam: beam, topK: topK)
-        if let f = try fusion.resolved() {
+        var results: [[ConstrainedBeamSearch.Hit]]
+        var fusionCorpus: Corpus?
+        if fusion.requested {
             guard let corpus else { throw ValidationError("--fusion bm25 needs --corpus DIR: the corpus the checkpoint was trained on") }
-            let c = try Corpus(directory: corpus)
+            fusionCorpus = try Corpus(directory: corpus)
+        }
+        let fused = try fusion.resolved(labelled: { try HeldOutSentences.corpusHasLabels(fusionCorpus!) })
+        if let f = fused, let c = fusionCorpus {
             try Evaluation.checkCorpus(c, matches: index, checkpoint: checkpoint)
-            let fused = try FusedSearch(
+            let search = try FusedSearch(
                 fusion: f, index: index, corpusIDs: c.documents.map(\.id), texts: c.documents.map { $0.title + " " + $0.text })
-            results = fused.fuse(queries: texts, modelHits: results, topK: topK)
+            let depth = search.modelDepth(topK: topK)
+            let model = try index.search(texts, beam: max(beam, depth), topK: depth)
+            results = search.fuse(queries: texts, modelHits: model, topK: topK)
+        } else {
+            results = try index.search(texts, beam: beam, topK: topK)
         }
         for (q, hits) in zip(texts, results) {
             if json {

@@ -122,6 +122,10 @@ struct CLITests {
         #expect(status == 0, "\(err)")
         let fusedMetrics = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
         #expect(fusedMetrics["queries"] as? Int == metrics["queries"] as? Int)
+        // The default weight follows the corpus: this one has labelled train queries.
+        (status, out, err) = try runDSI(["eval", "--checkpoint", ckpt, "--corpus", corpus, "--fusion", "bm25"])
+        #expect(status == 0 && out.contains("fused with BM25 (weight 0.7)"), "\(out)\(err)")
+        #expect(Fusion.defaultWeight(labelled: false) == 0.3 && Fusion.defaultWeight(method: .rrf, labelled: true) == 0.5)
         let bad = try makeCorpus(corpus: "{\"id\": \"a\", \"text\": \"ok\"}\n{\"id\": \"b\"}\n")
         (status, _, err) = try runDSI(["train", "--corpus", bad, "--output", tempPath("never"), "--steps", "1"])
         #expect(status != 0 && err.contains("corpus.jsonl:2") && err.contains("missing field \"text\""), "\(err)")

@@ -191,15 +191,15 @@ struct FusionTests {
     func handComputed() {
         let model = [("a", -0.1), ("b", -1.0), ("c", -3.0)]
         let bm25 = [("c", 12.0), ("d", 9.0), ("a", 3.0)]
-        let plain = Fusion(weight: 0.5, k: 60).fuse(model: model, bm25: bm25, top: 10)
+        let plain = Fusion(method: .rrf, weight: 0.5, k: 60).fuse(model: model, bm25: bm25, top: 10)
         // a: .5/61 + .5/63; c: .5/63 + .5/61 (tie: the model ranks a higher); b: .5/62; d: .5/62 (tie: b, the model's).
         #expect(plain.map(\.document) == ["a", "c", "b", "d"])
         #expect(abs(plain[0].score - (0.5 / 61 + 0.5 / 63)) < 1e-12 && abs(plain[2].score - 0.5 / 62) < 1e-12)
-        let lexical = Fusion(weight: 0.2, k: 60).fuse(model: model, bm25: bm25, top: 3)
+        let lexical = Fusion(method: .rrf, weight: 0.2, k: 60).fuse(model: model, bm25: bm25, top: 3)
         // c: .2/63 + .8/61 = .01629; a: .2/61 + .8/63 = .01598; d: .8/62 = .01290; b: .2/62.
         #expect(lexical.map(\.document) == ["c", "a", "d"])
         #expect(abs(lexical[2].score - 0.8 / 62) < 1e-12)
-        #expect(Fusion(weight: 1).fuse(model: model, bm25: bm25, top: 10).map(\.document).prefix(3) == ["a", "b", "c"])
+        #expect(Fusion(method: .rrf, weight: 1).fuse(model: model, bm25: bm25, top: 10).map(\.document).prefix(3) == ["a", "b", "c"])
     }
 
     @Test("score interpolation of two fixed runs equals the hand computation")
@@ -213,5 +213,30 @@ struct FusionTests {
         #expect(zip(f.map(\.score), want).allSatisfy { abs($0 - $1) < 1e-12 })
         // A weight of 0.2: c .810, d .600, a .381, b .074 (BM25's order, then the model's).
         #expect(Fusion(method: .scores, weight: 0.2).fuse(model: model, bm25: bm25, top: 4).map(\.document) == ["c", "d", "a", "b"])
+    }
+
+    @Test("z-score fusion of two fixed runs equals the hand computation; absent documents take the run's floor")
+    func zscoreHandComputed() {
+        let model = [("a", -0.1), ("b", -1.0), ("c", -3.0)]
+        let bm25 = [("c", 12.0), ("d", 9.0), ("a", 3.0)]
+        // Model: mean −4.1/3, population sd √(4.406667/3) = 1.211978; z a 1.045124, b 0.302535,
+        // c −1.347659 (d, absent, takes c's). BM25: mean 8, sd √14 = 3.741657; z c 1.069045,
+        // d 0.267261, a −1.336306 (b, absent, takes a's).
+        let zm = ["a": 1.266667 / 1.211978, "b": 0.366667 / 1.211978, "c": -1.633333 / 1.211978]
+        let zb = ["c": 4 / 14.0.squareRoot(), "d": 1 / 14.0.squareRoot(), "a": -5 / 14.0.squareRoot()]
+        for (w, order) in [(0.5, ["c", "a", "b", "d"]), (0.7, ["a", "b", "c", "d"]), (0.2, ["c", "d", "a", "b"])] {
+            let f = Fusion(method: .zscore, weight: w).fuse(model: model, bm25: bm25, top: 4)
+            #expect(f.map(\.document) == order, "weight \(w)")
+            for (d, s) in f {
+                let want = w * (zm[d] ?? zm["c"]!) + (1 - w) * (zb[d] ?? zb["a"]!)
+                #expect(abs(s - want) < 1e-5, "weight \(w), \(d): \(s) against \(want)")
+            }
+        }
+        // At weight 0.5: c −0.139307, a −0.145591 (close, but c first), b −0.516886, d −0.540199.
+        let half = Fusion(method: .zscore, weight: 0.5).fuse(model: model, bm25: bm25, top: 2)
+        #expect(abs(half[0].score + 0.139307) < 1e-5 && abs(half[1].score + 0.145591) < 1e-5)
+        // One run empty: the other's order.
+        #expect(Fusion().fuse(model: model, bm25: [], top: 3).map(\.document) == ["a", "b", "c"])
+        #expect(Fusion().fuse(model: [(String, Double)](), bm25: bm25, top: 3).map(\.document) == ["c", "d", "a"])
     }
 }
