@@ -42,9 +42,7 @@ struct QueryCommand: ParsableCommand {
             try Evaluation.checkCorpus(c, matches: index, checkpoint: checkpoint)
             let search = try FusedSearch(
                 fusion: f, index: index, corpusIDs: c.documents.map(\.id), texts: c.documents.map { $0.title + " " + $0.text })
-            let depth = search.modelDepth(topK: topK)
-            let model = try index.search(texts, beam: max(beam, depth), topK: depth)
-            results = search.fuse(queries: texts, modelHits: model, topK: topK)
+            results = try search.search(texts, index: index, beam: beam, topK: topK)
         } else {
             results = try index.search(texts, beam: beam, topK: topK)
         }

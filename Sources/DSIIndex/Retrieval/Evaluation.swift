@@ -96,11 +96,10 @@ public enum Evaluation {
         }
         let clock = ContinuousClock()
         let t0 = clock.now
-        // With fusion the model contributes its best `depth` documents (a beam at least that wide).
-        let depth = fused?.modelDepth(topK: options.topK) ?? options.topK
-        var hits = try index.search(
-            ids.map { texts[$0]! }, beam: max(options.beam, depth), topK: depth, normalization: options.normalization)
-        if let fused { hits = fused.fuse(queries: ids.map { texts[$0]! }, modelHits: hits, topK: options.topK) }
+        let queries = ids.map { texts[$0]! }
+        let hits =
+            try fused?.search(queries, index: index, beam: options.beam, topK: options.topK, normalization: options.normalization)
+            ?? index.search(queries, beam: options.beam, topK: options.topK, normalization: options.normalization)
         let seconds = (clock.now - t0).seconds
         var ranked: [String: [String]] = [:]
         var scored: [String: [(String, Float)]] = [:]

@@ -132,11 +132,18 @@ public struct FusedSearch: Sendable {
         bm25 = BM25(documents: texts)
     }
 
-    /// The model's results per query to search for (at least `topK`; the fusion's depth).
-    public func modelDepth(topK: Int) -> Int { max(topK, fusion.depth) }
+    /// The fused ranking of each query (`topK` results): the model searched for its best
+    /// `depth` (at least `topK`; a beam at least that wide), then fused with BM25's.
+    public func search(
+        _ queries: [String], index: TrainedIndex, beam: Int, topK: Int, normalization: ConstrainedBeamSearch.Normalization? = nil
+    ) throws -> [[ConstrainedBeamSearch.Hit]] {
+        let depth = max(topK, fusion.depth)
+        let hits = try index.search(queries, beam: max(beam, depth), topK: depth, normalization: normalization)
+        return fuse(queries: queries, modelHits: hits, topK: topK)
+    }
 
     /// Each query's fused ranking (`topK` results, scores the fused ones) from the
-    /// model's hits for it (its best `modelDepth(topK:)`).
+    /// model's hits for it (its best `fusion.depth`).
     public func fuse(queries: [String], modelHits: [[ConstrainedBeamSearch.Hit]], topK: Int) -> [[ConstrainedBeamSearch.Hit]] {
         zip(queries, modelHits).map { q, hits in
             let lexical = bm25.search(q, k: fusion.depth).map { (toIndex[$0.document], Double($0.score)) }
