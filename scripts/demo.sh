@@ -4,7 +4,8 @@
 #   1. dsi train   the default configuration (small preset, atomic docids: one output
 #                  token per document, LSA initialisation), 20 epochs, a few minutes on 2 cores
 #   2. dsi query   a few questions from the test split
-#   3. dsi eval    the test split, next to dsi bm25
+#   3. dsi eval    the test split, next to dsi bm25, and the two fused (the fusion
+#                  weight dsi train chose on the 31 dev questions)
 #   4. dsi add     six documents the model has never seen (Corpora/demo/added), replay
 #                  mode (seconds), then the questions they answer
 # Checkpoints go to Checkpoints/demo and Checkpoints/demo-grown (not committed).
@@ -25,6 +26,8 @@ echo; echo "== dsi eval --checkpoint $CK --corpus Corpora/demo --split test"
 $DSI eval --checkpoint "$CK" --corpus Corpora/demo --split test
 echo "== dsi bm25 --corpus Corpora/demo --split test"
 $DSI bm25 --corpus Corpora/demo --split test
+echo "== dsi eval --checkpoint $CK --corpus Corpora/demo --split test --fusion bm25"
+$DSI eval --checkpoint "$CK" --corpus Corpora/demo --split test --fusion bm25
 
 echo; echo "== dsi add --checkpoint $CK --documents Corpora/demo/added/documents.jsonl --output $CK-grown"
 $DSI add --checkpoint "$CK" --documents Corpora/demo/added/documents.jsonl --output "$CK-grown"

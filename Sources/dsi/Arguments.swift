@@ -31,7 +31,7 @@ struct FusionOptions: ParsableArguments {
     var fusionMethod: Fusion.Method = .zscore
     @Option(
         help:
-            "The model's weight in the fusion, 0...1 (BM25's is 1 - weight; zscore's default: 0.7 when the corpus has labelled train queries, 0.3 without; rrf's and scores': 0.5)."
+            "The model's weight in the fusion, 0...1 (BM25's is 1 - weight; zscore's default: the weight dsi train chose on dev and recorded in the checkpoint, or for checkpoints without one 0.7 when the corpus has labelled train queries, 0.3 without; rrf's and scores': 0.5)."
     )
     var fusionWeight: Double?
     @Option(help: "Reciprocal-rank fusion's rank offset k.") var fusionK: Double = 60
@@ -40,16 +40,25 @@ struct FusionOptions: ParsableArguments {
 
     var requested: Bool { fusion != nil }
 
-    /// The fusion asked for, if any; `labelled`: whether the corpus has labelled train
-    /// queries (it chooses the default weight), asked only when fusing.
-    func resolved(labelled: () throws -> Bool) throws -> Fusion? {
+    /// Where the weight of `fusion` came from, for the report.
+    func weightSource(_ fusion: Fusion, calibrated: FusionCalibration?) -> String {
+        if fusionWeight != nil { return "weight \(fusion.weight)" }
+        if let c = calibrated, c.method == fusion.method { return "weight \(fusion.weight), chosen on dev by dsi train" }
+        return "weight \(fusion.weight), the default"
+    }
+
+    /// The fusion asked for, if any. The weight: `--fusion-weight`, else the one the
+    /// checkpoint chose on dev (`calibrated`, for its method), else the protocol default;
+    /// `labelled` (whether the corpus has labelled train queries) is asked only then.
+    func resolved(calibrated: FusionCalibration?, labelled: () throws -> Bool) throws -> Fusion? {
         guard fusion != nil else {
             if fusionWeight != nil || fusionK != 60 || fusionDepth != 100 || fusionMethod != .zscore {
                 throw ValidationError("--fusion-method, --fusion-weight, --fusion-k and --fusion-depth need --fusion bm25")
             }
             return nil
         }
-        let weight = try fusionWeight ?? Fusion.defaultWeight(method: fusionMethod, labelled: labelled())
+        let chosen = calibrated.flatMap { $0.method == fusionMethod ? $0.weight : nil }
+        let weight = try fusionWeight ?? chosen ?? Fusion.defaultWeight(method: fusionMethod, labelled: labelled())
         guard (0...1).contains(weight) else { throw ValidationError("--fusion-weight must be between 0 and 1, got \(weight)") }
         guard fusionK >= 0 else { throw ValidationError("--fusion-k must be 0 or more, got \(fusionK)") }
         guard fusionDepth >= 1 else { throw ValidationError("--fusion-depth must be at least 1, got \(fusionDepth)") }

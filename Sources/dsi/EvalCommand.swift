@@ -33,7 +33,7 @@ struct EvalCommand: ParsableCommand {
         options.topK = topK
         options.normalization = normalization
         options.titles = titles
-        options.fusion = try fusion.resolved(labelled: { try HeldOutSentences.corpusHasLabels(c) })
+        options.fusion = try fusion.resolved(calibrated: index.fusionCalibration, labelled: { try HeldOutSentences.corpusHasLabels(c) })
         options.added = try added.map { Set(try Corpus.readDocuments($0).map(\.id)) }
         let result = try Evaluation.run(index, corpus: c, checkpoint: checkpoint, options: options)
         if let runFile { try Metrics.trecRun(result.run, tag: "swift-dsi").write(toFile: runFile, atomically: true, encoding: .utf8) }
@@ -43,7 +43,9 @@ struct EvalCommand: ParsableCommand {
             print(
                 result.report.text(
                     title: (titles ? "titles as queries" : "split \(split)")
-                        + (options.fusion.map { ", fused with BM25 (weight \($0.weight))" } ?? "")))
+                        + (options.fusion.map {
+                            ", fused with BM25 (\($0.method.rawValue), \(fusion.weightSource($0, calibrated: index.fusionCalibration)))"
+                        } ?? "")))
         }
     }
 }

@@ -37,7 +37,8 @@ struct QueryCommand: ParsableCommand {
             guard let corpus else { throw ValidationError("--fusion bm25 needs --corpus DIR: the corpus the checkpoint was trained on") }
             fusionCorpus = try Corpus(directory: corpus)
         }
-        let fused = try fusion.resolved(labelled: { try HeldOutSentences.corpusHasLabels(fusionCorpus!) })
+        let fused = try fusion.resolved(
+            calibrated: index.fusionCalibration, labelled: { try HeldOutSentences.corpusHasLabels(fusionCorpus!) })
         if let f = fused, let c = fusionCorpus {
             try Evaluation.checkCorpus(c, matches: index, checkpoint: checkpoint)
             let search = try FusedSearch(

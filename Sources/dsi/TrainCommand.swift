@@ -38,6 +38,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Nodes with more allowed tokens than this are trained with a sampled softmax (atomic docids).") var sampledCandidates:
         Int = 8192
     @Option(help: "Evaluate on dev and write the checkpoint every N steps.") var evalEvery: Int = 500
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "At the end, choose the weight of --fusion bm25 on dev and record it in the checkpoint (a beam of 100 over at most 300 dev queries, and BM25 over the corpus)."
+    )
+    var calibrateFusion = true
     @Flag(help: "Continue the checkpoint at --output (same corpus and options) with its optimizer state.") var resume = false
     @Flag(help: "Print one JSON object (progress still goes to stderr).") var json = false
     @OptionGroup var compute: ComputeOptions
@@ -111,7 +117,8 @@ struct TrainCommand: ParsableCommand {
         if let viewWordDropout { options.viewWordDropout = viewWordDropout }
         let (trainer, index) = try TrainingRun.prepare(
             corpus: corpus, options: options, automaticDocIDs: docids == nil, output: out, resume: resume, log: log)
-        let report = try trainer.train(index, budget: budget, output: out, evalEvery: evalEvery, collective: collective)
+        let report = try trainer.train(
+            index, budget: budget, output: out, evalEvery: evalEvery, collective: collective, calibrateFusion: calibrateFusion)
         guard lead else { return }
         if json {
             try printJSON(report)

@@ -124,11 +124,42 @@ struct CLITests {
         #expect(fusedMetrics["queries"] as? Int == metrics["queries"] as? Int)
         // The default weight follows the corpus: this one has labelled train queries.
         (status, out, err) = try runDSI(["eval", "--checkpoint", ckpt, "--corpus", corpus, "--fusion", "bm25"])
-        #expect(status == 0 && out.contains("fused with BM25 (weight 0.7)"), "\(out)\(err)")
+        #expect(status == 0 && out.contains("fused with BM25 (zscore, weight 0.7, the default)"), "\(out)\(err)")
         #expect(Fusion.defaultWeight(labelled: false) == 0.3 && Fusion.defaultWeight(method: .rrf, labelled: true) == 0.5)
         let bad = try makeCorpus(corpus: "{\"id\": \"a\", \"text\": \"ok\"}\n{\"id\": \"b\"}\n")
         (status, _, err) = try runDSI(["train", "--corpus", bad, "--output", tempPath("never"), "--steps", "1"])
         #expect(status != 0 && err.contains("corpus.jsonl:2") && err.contains("missing field \"text\""), "\(err)")
+    }
+
+    @Test(
+        "dsi train chooses the fusion weight on dev and says so; dsi eval --fusion bm25 uses it unless --fusion-weight is given; --no-calibrate-fusion skips it",
+        needsDSI)
+    func fusionWeightChosenOnDev() throws {
+        let corpus = try syntheticCorpus(documents: 100)
+        let out = tempPath("cli-calibrated")
+        var (status, stdout, err) = try runDSI([
+            "train", "--corpus", corpus, "--output", out, "--preset", "tiny", "--steps", "2", "--threads", "1", "--json",
+        ])
+        #expect(status == 0, "\(err)")
+        let report = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as! [String: Any]
+        let weight = try #require(report["fusion_weight"] as? Double, "\(stdout)")
+        #expect(FusionCalibration.weights.contains(weight))
+        #expect(err.contains(String(format: "fusion with BM25: zscore weight %.1f chosen on", weight)), "\(err)")
+        (status, stdout, err) = try runDSI(["eval", "--checkpoint", out, "--corpus", corpus, "--fusion", "bm25"])
+        #expect(status == 0 && stdout.contains("(zscore, weight \(weight), chosen on dev by dsi train)"), "\(stdout)\(err)")
+        (status, stdout, err) = try runDSI(["eval", "--checkpoint", out, "--corpus", corpus, "--fusion", "bm25", "--fusion-weight", "0.5"])
+        #expect(status == 0 && stdout.contains("(zscore, weight 0.5)"), "\(stdout)\(err)")
+        // The recorded weight is zscore's; another method keeps its own default.
+        (status, stdout, err) = try runDSI(["eval", "--checkpoint", out, "--corpus", corpus, "--fusion", "bm25", "--fusion-method", "rrf"])
+        #expect(status == 0 && stdout.contains("(rrf, weight 0.5, the default)"), "\(stdout)\(err)")
+        let skipped = tempPath("cli-uncalibrated")
+        (status, stdout, err) = try runDSI([
+            "train", "--corpus", corpus, "--output", skipped, "--preset", "tiny", "--steps", "1", "--threads", "1", "--json",
+            "--no-calibrate-fusion",
+        ])
+        #expect(status == 0, "\(err)")
+        let plain = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as! [String: Any]
+        #expect(plain["fusion_weight"] is NSNull && !err.contains("fusion with BM25"), "\(stdout)")
     }
 
     @Test(

@@ -240,3 +240,63 @@ struct FusionTests {
         #expect(Fusion().fuse(model: [(String, Double)](), bm25: bm25, top: 3).map(\.document) == ["c", "d", "a"])
     }
 }
+
+@Suite("fusion weight chosen on dev")
+struct FusionCalibrationTests {
+    /// Trains a tiny model for two steps, choosing the fusion weight at the end.
+    func trained(documents: Int, devFraction: Double) throws -> (index: TrainedIndex, report: TrainReport, corpus: Corpus, out: String) {
+        let dir = try syntheticCorpus(documents: documents)
+        let c = try Corpus(directory: dir)
+        var o = testOptions()
+        o.devFraction = devFraction
+        let t = try Trainer(corpus: c, options: o)
+        let index = try t.makeIndex(corpusFingerprint: SHA256Digest.hex(file: dir + "/corpus.jsonl")!)
+        let out = tempPath("calibrated")
+        let report = try t.train(index, budget: .steps(2), output: out, evalEvery: 100, calibrateFusion: true)
+        return (index, report, c, out)
+    }
+
+    @Test(
+        "dsi train records the grid's best weight, which dsi eval --split dev --fusion bm25 reproduces at that weight; the checkpoint and dsi add keep it"
+    )
+    func chosenOnDev() throws {
+        let (index, report, c, out) = try trained(documents: 30, devFraction: 0.5)
+        let cal = try #require(index.fusionCalibration)
+        #expect(report.fusionWeight == cal.weight && cal.method == .zscore && cal.step == index.step)
+        #expect(cal.grid.map(\.weight) == FusionCalibration.weights && cal.queries >= FusionCalibration.minimumQueries)
+        let best = cal.grid.map(\.ndcg10).max()!
+        #expect(cal.ndcg10(at: cal.weight) == best)
+        // A tie goes to the weight nearest the default (0.7 for a labelled corpus).
+        let tied = cal.grid.filter { $0.ndcg10 == best }.map(\.weight)
+        #expect(tied.allSatisfy { abs($0 - 0.7) >= abs(cal.weight - 0.7) })
+        let loaded = try TrainedIndex.load(from: out, for: .search)
+        #expect(loaded.fusionCalibration == cal)
+        for w in [cal.weight, 0.1, 0.9] {
+            var eo = Evaluation.Options()
+            eo.split = "dev"
+            eo.fusion = Fusion(method: .zscore, weight: w)
+            let r = try Evaluation.run(loaded, corpus: c, checkpoint: out, options: eo)
+            #expect(r.report.all.queries == cal.queries)
+            #expect(abs(r.report.all.ndcg10 - cal.ndcg10(at: w)!) < 1e-12, "weight \(w)")
+        }
+        let whole = try TrainedIndex.load(from: out)
+        var fast = AddOptions()
+        fast.mode = .fast
+        fast.sample = 0
+        let (grown, _) = try ContinualIndexer.add(whole, documents: newDocuments(["lichen"]), source: "test", options: fast)
+        #expect(grown.fusionCalibration == cal)
+    }
+
+    @Test("with fewer dev queries than a weight is chosen on, none is recorded and the default stays")
+    func tooFewQueries() throws {
+        let (index, report, c, _) = try trained(documents: 24, devFraction: 0.1)
+        let dev = try EvaluationReport.qrels(c, split: "dev", devFraction: 0.1).count
+        #expect(dev < FusionCalibration.minimumQueries)
+        #expect(index.fusionCalibration == nil && report.fusionWeight == nil)
+        if case .failure(let skipped) = try FusionCalibration.choose(index: index, corpus: c) {
+            #expect(skipped.reason.contains("\(dev) dev queries"))
+        } else {
+            Issue.record("a weight was chosen on \(dev) queries")
+        }
+    }
+}

@@ -21,6 +21,8 @@ extension TrainedIndex {
         /// The dev evaluations of `dsi train` (absent in checkpoints written before they
         /// were recorded).
         var evaluations: [TrainingEvaluation]?
+        /// The fusion weight chosen on dev at the end of `dsi train` (absent before it was).
+        var fusion: FusionCalibration?
     }
 
     /// Writes the checkpoint directory atomically (see `Checkpoint.write`). Without
@@ -44,7 +46,9 @@ extension TrainedIndex {
             "docids.tsv": .data(Data(docids.tsv().utf8)),
             "titles.tsv": .data(
                 Data(("corpus-id\ttitle\n" + zip(docids.corpusIDs, titles).map { "\($0)\t\(Self.oneLine($1))\n" }.joined()).utf8)),
-            "state.json": .data(try enc.encode(StateFile(step: step, trainingSeconds: trainingSeconds, evaluations: evaluations))),
+            "state.json": .data(
+                try enc.encode(StateFile(step: step, trainingSeconds: trainingSeconds, evaluations: evaluations, fusion: fusionCalibration))
+            ),
             "replay.tsv": .stream { try memory.write(to: $0) },
         ]
         if let lsa { files["lsa.safetensors"] = .stream { try lsa.writeSafetensors(to: $0) } }
@@ -354,6 +358,7 @@ extension TrainedIndex {
             lsa: lsa, memory: memory, generations: generations.isEmpty ? nil : generations, vocabulary: vocabulary,
             searchOnly: purpose == .search, carried: carried, ngrams: ngrams, appendBase: appendBase)
         index.evaluations = state.evaluations ?? []
+        index.fusionCalibration = state.fusion
         return index
     }
 

@@ -48,6 +48,7 @@ extension ContinualIndexer {
             step: index.step + steps, trainingSeconds: index.trainingSeconds, corpusFingerprint: index.corpusFingerprint,
             lsa: index.lsa, memory: index.memory, generations: generations, vocabulary: index.vocabulary, trie: index.trie)
         consolidated.evaluations = index.evaluations
+        consolidated.fusionCalibration = index.fusionCalibration
         return (consolidated, steps)
     }
 }

@@ -90,6 +90,7 @@ public enum ContinualIndexer {
             // the old weights, LSA rows and views stay in their files (`AppendBase`).
             carried: old.carried, appendBase: options.mode == .fast ? old.appendBase : nil)
         grown.evaluations = old.evaluations
+        grown.fusionCalibration = old.fusionCalibration
         let seconds = (clock.now - t0).seconds
         grown.trainingSeconds += seconds
         var report = AddReport(
@@ -165,6 +166,7 @@ public enum ContinualIndexer {
                     generation: generation, firstDocument: D0, documents: documents.count, mode: options.mode.rawValue, source: source)
             ], carried: old.carried, ngrams: ngrams, appendBase: old.appendBase)
         grown.evaluations = old.evaluations
+        grown.fusionCalibration = old.fusionCalibration
         let seconds = (clock.now - t0).seconds
         log(
             String(format: "indexed the n-grams of %d documents in %.2f s (n-gram retrieval trains nothing on an add)", news.count, seconds)

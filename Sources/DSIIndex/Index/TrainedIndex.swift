@@ -28,6 +28,9 @@ public final class TrainedIndex: @unchecked Sendable {
     public let generations: [Generation]
     /// `dsi train`'s dev evaluations, oldest first (the learning curve; kept by `dsi add`).
     public var evaluations: [TrainingEvaluation] = []
+    /// The z-score fusion weight `dsi train` chose on the dev split (`FusionCalibration`;
+    /// nil for checkpoints trained without it, or before it existed). Kept by `dsi add`.
+    public var fusionCalibration: FusionCalibration?
     /// Loaded with `LoadPurpose.search`: no optimizer state, replay memory or LSA; cannot be saved.
     public let searchOnly: Bool
     /// Old documents' view states for fast adds (not saved; shared by the indexes that

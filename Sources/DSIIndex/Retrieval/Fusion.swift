@@ -106,7 +106,7 @@ public struct Fusion: Sendable, Equatable, Codable {
 /// BM25 over the documents of an index, for fusion: built from a corpus holding exactly
 /// the index's documents (as `dsi eval` requires), its results given as index positions.
 public struct FusedSearch: Sendable {
-    public let fusion: Fusion
+    public var fusion: Fusion
     let bm25: BM25
     /// Corpus position → index position.
     let toIndex: [Int]

@@ -15,6 +15,9 @@ public struct TrainReport: Sendable, Codable, Equatable {
     /// per step (time in MPI calls, which includes waiting for slower ranks; bytes it
     /// contributed). Nil (null in JSON) for a single process.
     public var dataParallel: DataParallel?
+    /// The z-score fusion weight chosen on dev at the end (`FusionCalibration`); nil (null)
+    /// when none was chosen.
+    public var fusionWeight: Double?
 
     public struct DataParallel: Sendable, Codable, Equatable {
         public var ranks: Int
@@ -51,6 +54,7 @@ public struct TrainReport: Sendable, Codable, Equatable {
         case devQueries = "dev_queries"
         case skippedQrels = "skipped_qrels"
         case dataParallel = "data_parallel"
+        case fusionWeight = "fusion_weight"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -66,6 +70,7 @@ public struct TrainReport: Sendable, Codable, Equatable {
         try c.encode(devQueries, forKey: .devQueries)
         try c.encode(skippedQrels, forKey: .skippedQrels)
         try c.encode(dataParallel, forKey: .dataParallel)
+        try c.encode(fusionWeight, forKey: .fusionWeight)
     }
 
     /// The summary line `dsi train` prints.
@@ -80,5 +85,6 @@ public struct TrainReport: Sendable, Codable, Equatable {
                     format: "; %d ranks, gradient exchange %.1f ms and %.1f MB per step", $0.ranks, $0.exchangeMsPerStep,
                     $0.exchangeMBPerStep)
             } ?? "")
+            + (fusionWeight.map { String(format: "; fusion weight %.1f (chosen on dev)", $0) } ?? "")
     }
 }

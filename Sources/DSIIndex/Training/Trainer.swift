@@ -236,7 +236,7 @@ public final class Trainer {
     /// rank 0 alone evaluates, logs and writes the checkpoint. The report is rank 0's.
     public func train(
         _ index: TrainedIndex, budget: TrainingBudget, output: String, evalEvery: Int = 500, logEvery: Int = 50, stopAt: Int? = nil,
-        collective: Collective? = nil
+        collective: Collective? = nil, calibrateFusion: Bool = false
     ) throws -> TrainReport {
         let lead = (collective?.rank ?? 0) == 0
         try Checkpoint.checkReplaceable(output)
@@ -276,9 +276,22 @@ public final class Trainer {
             return elapsed() / max(1, budgetSeconds!)
         }
         func done() -> Bool { progress() >= 1 || (stopAt.map { index.step >= $0 } ?? false) }
-        func checkpoint() throws {
+        var calibration: Result<FusionCalibration, FusionCalibration.Skipped>? = nil
+        func checkpoint(final: Bool = false) throws {
             guard lead else { return }
             dev = try evaluateDev(index)
+            if final && calibrateFusion {
+                // The fusion weight for this model, chosen on dev (FusionCalibration).
+                calibration = try FusionCalibration.choose(index: index, corpus: corpus)
+                switch calibration! {
+                case .success(let c):
+                    index.fusionCalibration = c
+                    log(c.text)
+                case .failure(let skipped):
+                    index.fusionCalibration = nil
+                    log("fusion with BM25: no weight chosen (\(skipped.reason)); --fusion bm25 uses the default")
+                }
+            }
             index.trainingSeconds = elapsed()
             index.evaluations.append(
                 TrainingEvaluation(
@@ -327,13 +340,14 @@ public final class Trainer {
             e.lastCheckpoint = written
             throw e
         }
-        try checkpoint()
+        try checkpoint(final: true)
         let run = (clock.now - start).seconds
         var report = TrainReport(
             documents: corpus.documents.count, examples: examplesPerEpoch, steps: index.step, seconds: index.trainingSeconds,
             tokensPerSecond: Double(tokens) / max(run, 1e-9), loss: lastLoss.isFinite ? Double(lastLoss) : nil,
             devHits1: dev.flatMap { $0.queries > 0 ? $0.hits1 : nil }, devHits10: dev.flatMap { $0.queries > 0 ? $0.hits10 : nil },
             devQueries: dev?.queries ?? 0, skippedQrels: skippedQrels)
+        if case .success(let c) = calibration { report.fusionWeight = c.weight }
         if let collective {
             let steps = max(1, loop.exchange.calls)
             report.dataParallel = TrainReport.DataParallel(
