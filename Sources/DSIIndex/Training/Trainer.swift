@@ -282,6 +282,7 @@ public final class Trainer {
             dev = try evaluateDev(index)
             if final && calibrateFusion {
                 // The fusion weight for this model, chosen on dev (FusionCalibration).
+                log("fusion with BM25: choosing the weight on dev (a beam of \(Fusion().depth) per dev query)")
                 calibration = try FusionCalibration.choose(index: index, corpus: corpus)
                 switch calibration! {
                 case .success(let c):
