@@ -285,6 +285,10 @@ struct FusionCalibrationTests {
         fast.sample = 0
         let (grown, _) = try ContinualIndexer.add(whole, documents: newDocuments(["lichen"]), source: "test", options: fast)
         #expect(grown.fusionCalibration == cal)
+        // Training on changes the model: the weight chosen for the old one is dropped.
+        let t = try Trainer(corpus: c, options: index.options)
+        _ = try t.train(whole, budget: .steps(whole.step + 1), output: tempPath("trained-on"), evalEvery: 100)
+        #expect(whole.fusionCalibration == nil)
     }
 
     @Test("with fewer dev queries than a weight is chosen on, none is recorded and the default stays")

@@ -80,6 +80,7 @@ public struct FusionCalibration: Sendable, Codable, Equatable {
 
     public struct Skipped: Error, Sendable {
         public let reason: String
+        public init(reason: String) { self.reason = reason }
     }
 
     /// One line for `dsi train`'s log.

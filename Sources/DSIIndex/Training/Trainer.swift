@@ -277,13 +277,22 @@ public final class Trainer {
         }
         func done() -> Bool { progress() >= 1 || (stopAt.map { index.step >= $0 } ?? false) }
         var calibration: Result<FusionCalibration, FusionCalibration.Skipped>? = nil
+        // A weight chosen for the model before this run (a resumed checkpoint's) does not
+        // hold for the model this run trains.
+        index.fusionCalibration = nil
         func checkpoint(final: Bool = false) throws {
             guard lead else { return }
             dev = try evaluateDev(index)
+            index.trainingSeconds = elapsed()
             if final && calibrateFusion {
                 // The fusion weight for this model, chosen on dev (FusionCalibration).
                 log("fusion with BM25: choosing the weight on dev (a beam of \(Fusion().depth) per dev query)")
-                calibration = try FusionCalibration.choose(index: index, corpus: corpus)
+                // A failure here must not cost the training run its final checkpoint.
+                do {
+                    calibration = try FusionCalibration.choose(index: index, corpus: corpus)
+                } catch {
+                    calibration = .failure(FusionCalibration.Skipped(reason: "\(error)"))
+                }
                 switch calibration! {
                 case .success(let c):
                     index.fusionCalibration = c
@@ -293,7 +302,6 @@ public final class Trainer {
                     log("fusion with BM25: no weight chosen (\(skipped.reason)); --fusion bm25 uses the default")
                 }
             }
-            index.trainingSeconds = elapsed()
             index.evaluations.append(
                 TrainingEvaluation(
                     step: index.step, minutes: index.trainingSeconds / 60, loss: lastLoss.isFinite ? Double(lastLoss) : nil,
