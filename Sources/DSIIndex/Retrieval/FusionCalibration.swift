@@ -5,9 +5,10 @@ import Foundation
 /// `--fusion bm25` then uses unless `--fusion-weight` is given.
 ///
 /// Why per checkpoint: the best weight is a property of the collection and the model. On
-/// SciFact's dev splits it was 0.7 with labelled queries and 0.3 without; on the Quick
-/// start demo, where BM25 ranks better than the model, 0.4 (README, "Zero-label training
-/// and fused ranking"). A fixed default serves one collection and hurts the next.
+/// SciFact's dev splits it was 0.7 and 0.9 (two seeds) with labelled queries and 0.3
+/// without; on the Quick start demo, where BM25 ranks better than the model, 0.4 (README,
+/// "Zero-label training and fused ranking"). A fixed default serves one collection and
+/// hurts the next.
 ///
 /// How: the dev queries are `dsi eval --split dev`'s (the held-out train queries, or
 /// with no labels the held-out sentences; at most `limit` of them, in query-id order),
@@ -40,8 +41,8 @@ public struct FusionCalibration: Sendable, Codable, Equatable {
     /// The fused dev nDCG@10 at `weight`, if it was tried.
     public func ndcg10(at weight: Double) -> Double? { grid.first { abs($0.weight - weight) < 1e-9 }?.ndcg10 }
 
-    /// Chooses the z-score fusion weight for `index` on `corpus`'s dev split; nil when the
-    /// split has fewer than `minimumQueries` queries (with the reason).
+    /// Chooses the z-score fusion weight for `index` on `corpus`'s dev split; `.failure`
+    /// (with the reason) when the split has fewer than `minimumQueries` queries.
     public static func choose(
         index: TrainedIndex, corpus: Corpus, limit: Int = 300, depth: Int = Fusion().depth, weights: [Double] = weights,
         minimumQueries: Int = minimumQueries
@@ -60,6 +61,8 @@ public struct FusionCalibration: Sendable, Codable, Equatable {
             fusion: Fusion(method: .zscore, weight: fallback, depth: depth), index: index, corpusIDs: corpus.documents.map(\.id),
             texts: Evaluation.searchableTexts(corpus, split: "dev", devFraction: fraction))
         let queries = ids.map { texts[$0]! }
+        let kept = Set(ids)
+        let judged = qrels.filter { kept.contains($0.key) }
         let hits = try index.search(queries, beam: depth, topK: depth)
         var grid: [Point] = []
         for w in weights {
@@ -68,7 +71,6 @@ public struct FusionCalibration: Sendable, Codable, Equatable {
             let fused = s.fuse(queries: queries, modelHits: hits, topK: 10)
             var run: [String: [String]] = [:]
             for (q, h) in zip(ids, fused) { run[q] = h.map { index.docids.corpusIDs[$0.document] } }
-            let judged = qrels.filter { run[$0.key] != nil }
             grid.append(Point(weight: w, ndcg10: Metrics.summarize(run: run, qrels: judged).ndcg10))
         }
         let best = grid.min { a, b in
