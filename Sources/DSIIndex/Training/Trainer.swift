@@ -276,7 +276,6 @@ public final class Trainer {
             return elapsed() / max(1, budgetSeconds!)
         }
         func done() -> Bool { progress() >= 1 || (stopAt.map { index.step >= $0 } ?? false) }
-        var calibration: Result<FusionCalibration, FusionCalibration.Skipped>? = nil
         // A weight chosen for the model before this run (a resumed checkpoint's) does not
         // hold for the model this run trains.
         index.fusionCalibration = nil
@@ -288,12 +287,13 @@ public final class Trainer {
                 // The fusion weight for this model, chosen on dev (FusionCalibration).
                 log("fusion with BM25: choosing the weight on dev (a beam of \(Fusion().depth) per dev query)")
                 // A failure here must not cost the training run its final checkpoint.
+                let calibration: Result<FusionCalibration, FusionCalibration.Skipped>
                 do {
                     calibration = try FusionCalibration.choose(index: index, corpus: corpus)
                 } catch {
                     calibration = .failure(FusionCalibration.Skipped(reason: "\(error)"))
                 }
-                switch calibration! {
+                switch calibration {
                 case .success(let c):
                     index.fusionCalibration = c
                     log(c.text)
@@ -356,7 +356,7 @@ public final class Trainer {
             tokensPerSecond: Double(tokens) / max(run, 1e-9), loss: lastLoss.isFinite ? Double(lastLoss) : nil,
             devHits1: dev.flatMap { $0.queries > 0 ? $0.hits1 : nil }, devHits10: dev.flatMap { $0.queries > 0 ? $0.hits10 : nil },
             devQueries: dev?.queries ?? 0, skippedQrels: skippedQrels)
-        if case .success(let c) = calibration { report.fusionWeight = c.weight }
+        report.fusionWeight = index.fusionCalibration?.weight
         if let collective {
             let steps = max(1, loop.exchange.calls)
             report.dataParallel = TrainReport.DataParallel(
